@@ -1,0 +1,56 @@
+"""The FastAPI application factory."""
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+
+from api.errors import install_error_handlers
+from api.routes import health, jobs, ops, results
+from api.services import Services
+from api.submission import ArrayInput, JobRequest
+from storage.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        services = Services.from_settings(settings)
+        app.state.services = services
+        app.state.tenants_by_key = settings.tenants_by_key()
+        try:
+            yield
+        finally:
+            await services.close()
+
+    app = FastAPI(
+        title="arrayq",
+        version="0.1.0",
+        summary="NumPy functions as an HTTP job service",
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    for module in (health, ops, jobs, results):
+        app.include_router(module.router)
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    return app
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """The generated schema plus the models of bodies that routes parse themselves."""
+    if app.openapi_schema is None:
+        schema = get_openapi(title=app.title, version=app.version, routes=app.routes)
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        for model in (JobRequest, ArrayInput):
+            model_schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+            components.update(model_schema.pop("$defs", {}))
+            components[model.__name__] = model_schema
+        app.openapi_schema = schema
+    return app.openapi_schema

@@ -1,0 +1,67 @@
+"""FastAPI dependencies, named as types."""
+
+import hmac
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from api.errors import ApiError
+from api.services import Services
+from storage.jobs import JobStore
+from storage.settings import Settings
+from storage.stores import ObjectStore
+
+DEFAULT_TENANT = "default"
+
+
+def get_services(request: Request) -> Services:
+    return request.app.state.services
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+def get_settings(services: ServicesDep) -> Settings:
+    return services.settings
+
+
+def get_jobs(services: ServicesDep) -> JobStore:
+    return services.jobs
+
+
+def get_store(services: ServicesDep) -> ObjectStore:
+    return services.store
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+JobsDep = Annotated[JobStore, Depends(get_jobs)]
+StoreDep = Annotated[ObjectStore, Depends(get_store)]
+
+
+def tenant_for_key(presented: str, tenants_by_key: dict[str, str]) -> str | None:
+    """The tenant of an API key, comparing against every key in constant time."""
+    found = None
+    for key, tenant in tenants_by_key.items():
+        if hmac.compare_digest(presented.encode(), key.encode()):
+            found = tenant
+    return found
+
+
+def get_tenant(request: Request, services: ServicesDep) -> str:
+    tenants_by_key = request.app.state.tenants_by_key
+    if not tenants_by_key:
+        return DEFAULT_TENANT
+    scheme, _, presented = request.headers.get("authorization", "").partition(" ")
+    tenant = (
+        tenant_for_key(presented.strip(), tenants_by_key) if scheme.lower() == "bearer" else None
+    )
+    if tenant is None:
+        error = ApiError(
+            401, "unauthorized", "a valid 'Authorization: Bearer KEY' header is required"
+        )
+        error.headers = {"WWW-Authenticate": "Bearer"}
+        raise error
+    return tenant
+
+
+TenantDep = Annotated[str, Depends(get_tenant)]

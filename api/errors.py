@@ -1,0 +1,135 @@
+"""Errors as JSON `{"error": {"type", "message"}}`, with one table from our
+exceptions to HTTP statuses."""
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from api.responses import JSONBody
+from storage.errors import (
+    ArrayqError,
+    BrokerUnavailable,
+    Conflict,
+    IdempotencyMismatch,
+    InvalidArray,
+    NotFound,
+    StorageUnavailable,
+    TooLarge,
+)
+
+log = logging.getLogger(__name__)
+
+
+class ApiError(ArrayqError):
+    """An error raised by the API layer itself, with its status and extra body fields."""
+
+    def __init__(self, status: int, type: str, message: str, **extra: Any) -> None:
+        super().__init__(message)
+        self.status = status
+        self.type = type
+        self.extra = extra
+        self.headers: dict[str, str] = {}
+
+
+STATUS_BY_ERROR: dict[type[ArrayqError], int] = {
+    NotFound: 404,
+    Conflict: 409,
+    InvalidArray: 422,
+    IdempotencyMismatch: 422,
+    TooLarge: 413,
+    StorageUnavailable: 503,
+    BrokerUnavailable: 503,
+}
+
+_HTTP_TYPES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    413: "too_large",
+    415: "unsupported_media_type",
+    422: "validation_error",
+    429: "rate_limited",
+}
+
+
+def error_response(
+    status: int, type: str, message: str, headers: dict[str, str] | None = None, **extra: Any
+) -> JSONBody:
+    body = {"error": {"type": type, "message": message}, **extra}
+    return JSONBody(body, status_code=status, headers=headers)
+
+
+def status_of(exc: ArrayqError) -> int:
+    if isinstance(exc, ApiError):
+        return exc.status
+    for cls in type(exc).__mro__:
+        if cls in STATUS_BY_ERROR:
+            return STATUS_BY_ERROR[cls]
+    return 500
+
+
+async def _arrayq_error(request: Request, exc: Exception) -> JSONBody:
+    assert isinstance(exc, ArrayqError)
+    status = status_of(exc)
+    extra = exc.extra if isinstance(exc, ApiError) else {}
+    headers = exc.headers if isinstance(exc, ApiError) else None
+    return error_response(status, exc.type, str(exc), headers=headers, **extra)
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONBody:
+    assert isinstance(exc, StarletteHTTPException)
+    message = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+    kind = _HTTP_TYPES.get(exc.status_code, "http_error")
+    return error_response(exc.status_code, kind, message, headers=exc.headers)
+
+
+async def _request_validation_error(request: Request, exc: Exception) -> JSONBody:
+    assert isinstance(exc, RequestValidationError)
+    details = [_clean(err) for err in exc.errors()]
+    return error_response(422, "validation_error", _summary(details), details=details)
+
+
+def validation_failed(exc: ValidationError, type: str = "validation_error") -> ApiError:
+    """A 422 carrying pydantic's error details."""
+    details = [_clean(err) for err in exc.errors(include_url=False)]
+    return ApiError(422, type, _summary(details), details=details)
+
+
+async def _params_validation_error(request: Request, exc: Exception) -> JSONBody:
+    assert isinstance(exc, ValidationError)
+    return await _arrayq_error(request, validation_failed(exc))
+
+
+async def _unexpected_error(request: Request, exc: Exception) -> JSONBody:
+    log.exception("unexpected error on %s %s", request.method, request.url.path)
+    return error_response(500, "internal_error", "an unexpected error occurred")
+
+
+def _clean(error: Any) -> dict[str, Any]:
+    """Pydantic error details without the raw input or context, which may be
+    large or not JSON-serializable."""
+    return {
+        "loc": list(error.get("loc", ())),
+        "msg": error.get("msg", ""),
+        "type": error.get("type"),
+    }
+
+
+def _summary(details: list[dict[str, Any]]) -> str:
+    parts = [f"{'.'.join(str(p) for p in d['loc']) or 'body'}: {d['msg']}" for d in details[:5]]
+    return "; ".join(parts) or "invalid request"
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(ArrayqError, _arrayq_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _request_validation_error)
+    app.add_exception_handler(ValidationError, _params_validation_error)
+    app.add_exception_handler(Exception, _unexpected_error)

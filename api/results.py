@@ -1,0 +1,144 @@
+"""Serving a finished job's result in the negotiated format."""
+
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response, StreamingResponse
+
+from api import signing
+from api.errors import ApiError
+from api.negotiation import Format
+from api.responses import NPY_MEDIA_TYPE, NpyFileResponse
+from api.services import Services
+from storage import codecs, colormaps, keys
+from storage.jobs import Job, JobStatus
+
+
+@dataclass(frozen=True)
+class RenderOptions:
+    cmap: str = "viridis"
+    vmin: float | None = None
+    vmax: float | None = None
+
+
+def require_succeeded(job: Job) -> dict:
+    """The job's result description; 409 (with the job) unless it succeeded."""
+    if job.status != JobStatus.SUCCEEDED or job.result is None:
+        if job.status == JobStatus.FAILED:
+            message = f"job {job.id} failed; it has no result"
+        else:
+            message = f"job {job.id} is {job.status.value}; the result is not ready"
+        raise ApiError(409, "result_not_ready", message, job=job.document())
+    return job.result
+
+
+def format_links(job: Job) -> dict[str, str]:
+    base = f"/jobs/{job.id}/result"
+    formats = (job.result or {}).get("formats", [])
+    links = {fmt: f"{base}?format={fmt}" for fmt in formats}
+    links["url"] = f"{base}/url"
+    return links
+
+
+def not_acceptable(job: Job, message: str) -> ApiError:
+    return ApiError(406, "not_acceptable", message, links=format_links(job))
+
+
+def result_response(
+    services: Services,
+    job: Job,
+    fmt: Format,
+    *,
+    redirect: bool = True,
+    render: RenderOptions | None = None,
+) -> Response:
+    result = require_succeeded(job)
+    if fmt == Format.AUTO:
+        if "json" in result["formats"]:
+            fmt = Format.JSON
+        else:
+            return RedirectResponse(f"/jobs/{job.id}/result?format=npy", status_code=303)
+    if fmt == Format.JSON:
+        return json_response(services, job)
+    if fmt == Format.PNG:
+        return png_response(services, job, render or RenderOptions())
+    return npy_response(services, job, redirect=redirect)
+
+
+def json_response(services: Services, job: Job) -> Response:
+    if "json" not in job.result["formats"]:
+        raise not_acceptable(
+            job,
+            f"the result takes {job.result['nbytes']} bytes, over the inline JSON limit of "
+            f"{services.settings.inline_max_bytes}; ask for application/x-npy or the URL",
+        )
+    array = load_result(services, job)
+    return Response(
+        codecs.encode_array_json(array),
+        media_type="application/json",
+        headers={"ETag": _etag(job, "json")},
+    )
+
+
+def png_response(services: Services, job: Job, render: RenderOptions) -> Response:
+    if "png" not in job.result["formats"]:
+        raise not_acceptable(job, f"no PNG for a result of shape {job.result['shape']}")
+    if job.result["kind"] == "image":
+        with services.store.open(keys.result_object(job.tenant, job.id, "png")) as stream:
+            content = stream.read()
+        etag = _etag(job, "png")
+    else:
+        image = _render(load_result(services, job), render)
+        content = codecs.encode_png(image)
+        etag = _etag(job, f"png-{render.cmap}-{render.vmin}-{render.vmax}")
+    return Response(content, media_type="image/png", headers={"ETag": etag})
+
+
+def _render(array: np.ndarray, render: RenderOptions) -> np.ndarray:
+    try:
+        return colormaps.render(array, render.cmap, render.vmin, render.vmax)
+    except ValueError as exc:
+        raise ApiError(422, "invalid_render_options", str(exc)) from exc
+
+
+def npy_response(services: Services, job: Job, *, redirect: bool) -> Response:
+    key = keys.result_object(job.tenant, job.id, "npy")
+    path = services.store.local_path(key)
+    if path is not None:
+        return NpyFileResponse(path, media_type=NPY_MEDIA_TYPE, filename=f"{job.id}.npy")
+    if redirect:
+        url = services.store.presigned_url(
+            key, timedelta(seconds=services.settings.url_ttl_seconds)
+        )
+        return RedirectResponse(url, status_code=307)
+    size = services.store.size(key)
+    return StreamingResponse(
+        services.store.iter_range(key, 0, size),
+        media_type=NPY_MEDIA_TYPE,
+        headers={"Content-Length": str(size), "ETag": _etag(job, "npy")},
+    )
+
+
+def load_result(services: Services, job: Job) -> np.ndarray:
+    with services.store.open(keys.result_object(job.tenant, job.id, "npy")) as stream:
+        return codecs.read_npy(stream, max_bytes=services.settings.max_result_bytes)
+
+
+def download_link(services: Services, job: Job, request: Request) -> dict[str, str]:
+    require_succeeded(job)
+    ttl = services.settings.url_ttl_seconds
+    expires = int(time.time()) + ttl
+    key = keys.result_object(job.tenant, job.id, "npy")
+    url = services.store.presigned_url(key, timedelta(seconds=ttl))
+    if url is None:
+        signature = signing.sign(services.signing_secret(), job.id, expires)
+        url = f"{str(request.base_url).rstrip('/')}/files/{job.id}?exp={expires}&sig={signature}"
+    expires_at = datetime.fromtimestamp(expires, UTC).isoformat().replace("+00:00", "Z")
+    return {"url": url, "expires_at": expires_at}
+
+
+def _etag(job: Job, variant: str) -> str:
+    return f'"{job.id}-{variant}"'

@@ -1,0 +1,28 @@
+from fastapi import APIRouter
+from starlette.concurrency import run_in_threadpool
+
+from api.deps import ServicesDep
+from api.responses import JSONBody
+from storage.errors import ArrayqError
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz", summary="Liveness")
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/readyz", summary="Readiness: Redis and the object store are reachable")
+async def readyz(services: ServicesDep) -> JSONBody:
+    checks = {"redis": "ok", "storage": "ok"}
+    try:
+        await services.aredis.ping()
+    except Exception as exc:  # any failure of the ping means not ready
+        checks["redis"] = f"unavailable: {exc}"
+    try:
+        await run_in_threadpool(services.store.check)
+    except ArrayqError as exc:
+        checks["storage"] = f"unavailable: {exc}"
+    ready = all(value == "ok" for value in checks.values())
+    return JSONBody({"ready": ready, "checks": checks}, status_code=200 if ready else 503)

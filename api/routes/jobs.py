@@ -1,0 +1,88 @@
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi.responses import StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from api import jobs_service
+from api.body import read_json
+from api.deps import JobsDep, ServicesDep, TenantDep
+from api.errors import ApiError
+from api.events import job_events
+from api.responses import JSONBody
+from api.submission import submit_job
+from storage.jobs import JobStatus
+
+router = APIRouter(tags=["jobs"])
+
+_JOB_REQUEST_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/JobRequest"}}},
+    }
+}
+
+
+@router.post(
+    "/jobs",
+    status_code=202,
+    summary="Submit a job",
+    openapi_extra=_JOB_REQUEST_BODY,
+    responses={200: {"description": "Replay of an Idempotency-Key: the first job"}},
+)
+async def create_job(
+    request: Request,
+    services: ServicesDep,
+    tenant: TenantDep,
+    idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
+) -> JSONBody:
+    body = await read_json(request, services.settings.max_input_bytes)
+    if not isinstance(body, dict):
+        raise ApiError(422, "validation_error", "the body must be a JSON object")
+    submitted = await run_in_threadpool(submit_job, services, tenant, body, idempotency_key)
+    job = submitted.job
+    return JSONBody(
+        job.document(),
+        status_code=202 if submitted.created else 200,
+        headers={"Location": f"/jobs/{job.id}"},
+    )
+
+
+@router.get("/jobs", summary="This tenant's jobs, newest first")
+def list_jobs(
+    jobs: JobsDep,
+    tenant: TenantDep,
+    status: JobStatus | None = None,
+    op: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+    cursor: Annotated[str | None, Query(max_length=20)] = None,
+) -> dict[str, Any]:
+    return jobs_service.list_page(jobs, tenant, status=status, op=op, limit=limit, cursor=cursor)
+
+
+@router.get("/jobs/{job_id}", summary="One job")
+def get_job(job_id: str, jobs: JobsDep, tenant: TenantDep) -> dict[str, Any]:
+    return jobs.get(job_id, tenant=tenant).document()
+
+
+@router.delete("/jobs/{job_id}", status_code=204, summary="Cancel a job, or delete a finished one")
+def delete_job(job_id: str, services: ServicesDep, tenant: TenantDep) -> Response:
+    jobs_service.cancel_or_delete(services, job_id, tenant)
+    return Response(status_code=204)
+
+
+@router.get(
+    "/jobs/{job_id}/events",
+    summary="Server-sent events of status and progress changes",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}}},
+)
+async def job_event_stream(
+    job_id: str, services: ServicesDep, tenant: TenantDep
+) -> StreamingResponse:
+    job = await run_in_threadpool(services.jobs.get, job_id, tenant=tenant)
+    return StreamingResponse(
+        job_events(services, job),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )

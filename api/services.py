@@ -1,0 +1,60 @@
+"""The long-lived clients of one API process, built from the settings at start-up."""
+
+import secrets
+from dataclasses import dataclass, field
+
+import redis
+import redis.asyncio
+from celery import Celery
+
+from storage import keys
+from storage.jobs import JobStore
+from storage.redis_client import connect, connect_async, translate_redis_errors
+from storage.settings import Settings
+from storage.stores import ObjectStore, resolve_store
+from worker.celery_app import create_celery
+from worker.ops import Op, load_ops
+
+
+@dataclass
+class Services:
+    settings: Settings
+    redis: redis.Redis
+    aredis: redis.asyncio.Redis
+    jobs: JobStore
+    store: ObjectStore
+    celery: Celery
+    ops: dict[str, Op]
+    _signing_secret: bytes | None = field(default=None, repr=False)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "Services":
+        client = connect(settings.redis_url)
+        return cls(
+            settings=settings,
+            redis=client,
+            aredis=connect_async(settings.redis_url),
+            jobs=JobStore(client, ttl_seconds=settings.result_ttl_seconds),
+            store=resolve_store(
+                settings.storage_url,
+                public_endpoint=settings.s3_public_endpoint,
+                region=settings.s3_region,
+            ),
+            celery=create_celery(settings),
+            ops=load_ops(settings.ops_module_names()),
+        )
+
+    def signing_secret(self) -> bytes:
+        """The HMAC key of local download links, shared by every API replica."""
+        if self._signing_secret is None:
+            if self.settings.signing_key:
+                self._signing_secret = self.settings.signing_key.encode()
+            else:
+                with translate_redis_errors():
+                    self.redis.set(keys.signing_secret_key(), secrets.token_hex(32), nx=True)
+                    self._signing_secret = self.redis.get(keys.signing_secret_key()).encode()
+        return self._signing_secret
+
+    async def close(self) -> None:
+        await self.aredis.aclose()
+        self.redis.close()

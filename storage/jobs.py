@@ -1,0 +1,387 @@
+"""Job records in Redis: the only code that changes a job's status.
+
+A record is a Redis hash. Every status change is a compare-and-set in a Lua
+script: it fails unless the job is in an expected state (and, for the run that
+owns it, carries the expected `run_id`), so a late or duplicate run can never
+overwrite a cancelled or finished job. Each change is announced on the job's
+pub/sub channel for the event stream.
+"""
+
+import hashlib
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+import orjson
+import redis
+
+from storage import keys
+from storage.errors import Conflict, IdempotencyMismatch, NotFound
+from storage.redis_client import translate_redis_errors
+
+
+class JobStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def is_final(self) -> bool:
+        return self in FINAL_STATUSES
+
+
+FINAL_STATUSES = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED})
+
+# Status change guarded by the current status and, when given, the run that owns
+# the job. ARGV: allowed statuses (comma list), run_id guard ('' = any), new
+# status, ttl seconds, event type, then field/value pairs to set.
+_TRANSITION = """
+local status = redis.call('HGET', KEYS[1], 'status')
+if not status then return {0, ''} end
+if not string.find(',' .. ARGV[1] .. ',', ',' .. status .. ',', 1, true) then
+  return {-1, status}
+end
+if ARGV[2] ~= '' and redis.call('HGET', KEYS[1], 'run_id') ~= ARGV[2] then return {-2, status} end
+redis.call('HSET', KEYS[1], 'status', ARGV[3], unpack(ARGV, 6))
+redis.call('ZREM', KEYS[2], KEYS[3])
+redis.call('EXPIRE', KEYS[1], ARGV[4])
+redis.call('PUBLISH', KEYS[4], ARGV[5])
+return {1, status}
+"""
+
+# Start a run: queued -> running, or take over a running job whose heartbeat is
+# older than ARGV[3] (its worker died). Refuses once attempts reach the cap.
+# ARGV: run_id, now, stale_before, max_attempts, worker.
+_START = """
+local status = redis.call('HGET', KEYS[1], 'status')
+if not status then return {0, ''} end
+if status == 'running' then
+  if tonumber(redis.call('HGET', KEYS[1], 'heartbeat') or '0') >= tonumber(ARGV[3]) then
+    return {-1, status}
+  end
+elseif status ~= 'queued' then
+  return {-1, status}
+end
+local attempts = tonumber(redis.call('HGET', KEYS[1], 'attempts') or '0')
+if attempts >= tonumber(ARGV[4]) then return {-3, tostring(attempts)} end
+redis.call('HSET', KEYS[1], 'status', 'running', 'run_id', ARGV[1], 'heartbeat', ARGV[2],
+           'started_at', ARGV[6], 'worker', ARGV[5], 'progress', '0')
+redis.call('HINCRBY', KEYS[1], 'attempts', 1)
+redis.call('ZADD', KEYS[2], ARGV[2], KEYS[3])
+redis.call('PUBLISH', KEYS[4], 'status')
+return {1, status}
+"""
+
+# Progress and heartbeat of the run that owns a running job. ARGV: run_id, now,
+# progress ('' = heartbeat only).
+_PROGRESS = """
+if redis.call('HGET', KEYS[1], 'status') ~= 'running' then return 0 end
+if redis.call('HGET', KEYS[1], 'run_id') ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'heartbeat', ARGV[2])
+redis.call('ZADD', KEYS[2], ARGV[2], KEYS[3])
+if ARGV[3] ~= '' then
+  redis.call('HSET', KEYS[1], 'progress', ARGV[3])
+  redis.call('PUBLISH', KEYS[4], 'progress')
+end
+return 1
+"""
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).isoformat().replace("+00:00", "Z")
+
+
+@dataclass(frozen=True)
+class Job:
+    """A job record as stored; `document()` is what the API shows."""
+
+    id: str
+    tenant: str
+    op: str
+    status: JobStatus
+    seq: int
+    params: dict[str, Any]
+    inputs: dict[str, dict[str, Any]]
+    queue: str
+    progress: float = 0.0
+    created_at: str = ""
+    started_at: str | None = None
+    finished_at: str | None = None
+    attempts: int = 0
+    error: dict[str, str] | None = None
+    result: dict[str, Any] | None = None
+    run_id: str = ""
+    heartbeat: float = 0.0
+
+    @classmethod
+    def from_hash(cls, fields: dict[str, str]) -> "Job":
+        return cls(
+            id=fields["id"],
+            tenant=fields["tenant"],
+            op=fields["op"],
+            status=JobStatus(fields["status"]),
+            seq=int(fields["seq"]),
+            params=orjson.loads(fields.get("params") or "{}"),
+            inputs=orjson.loads(fields.get("inputs") or "{}"),
+            queue=fields.get("queue", "default"),
+            progress=float(fields.get("progress") or 0.0),
+            created_at=fields.get("created_at", ""),
+            started_at=fields.get("started_at") or None,
+            finished_at=fields.get("finished_at") or None,
+            attempts=int(fields.get("attempts") or 0),
+            error=orjson.loads(fields["error"]) if fields.get("error") else None,
+            result=orjson.loads(fields["result"]) if fields.get("result") else None,
+            run_id=fields.get("run_id", ""),
+            heartbeat=float(fields.get("heartbeat") or 0.0),
+        )
+
+    def document(self) -> dict[str, Any]:
+        base = f"/jobs/{self.id}"
+        return {
+            "id": self.id,
+            "op": self.op,
+            "status": self.status.value,
+            "progress": self.progress,
+            "params": self.params,
+            "created_at": self.created_at,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "attempts": self.attempts,
+            "error": self.error,
+            "result": self.result,
+            "links": {
+                "self": base,
+                "result": f"{base}/result",
+                "url": f"{base}/result/url",
+                "events": f"{base}/events",
+            },
+        }
+
+
+@dataclass(frozen=True)
+class NewJob:
+    tenant: str
+    op: str
+    params: dict[str, Any]
+    inputs: dict[str, dict[str, Any]]
+    queue: str
+    id: str = ""
+
+
+class JobStore:
+    """Reads and guarded writes of job records. One instance per process."""
+
+    def __init__(self, client: redis.Redis, *, ttl_seconds: int) -> None:
+        self.redis = client
+        self.ttl = ttl_seconds
+        self._transition = client.register_script(_TRANSITION)
+        self._start = client.register_script(_START)
+        self._progress = client.register_script(_PROGRESS)
+
+    # creation and reading
+
+    def create(self, new: NewJob) -> Job:
+        job_id = new.id or keys.new_id()
+        with translate_redis_errors():
+            seq = int(self.redis.incr(keys.sequence_key()))
+            fields = {
+                "id": job_id,
+                "tenant": new.tenant,
+                "op": new.op,
+                "status": JobStatus.QUEUED.value,
+                "seq": str(seq),
+                "params": orjson.dumps(new.params).decode(),
+                "inputs": orjson.dumps(new.inputs).decode(),
+                "queue": new.queue,
+                "progress": "0",
+                "attempts": "0",
+                "created_at": utc_now(),
+            }
+            index = keys.tenant_jobs_key(new.tenant)
+            pipe = self.redis.pipeline()
+            pipe.hset(keys.job_key(job_id), mapping=fields)
+            pipe.expire(keys.job_key(job_id), self.ttl)
+            pipe.zadd(index, {job_id: seq})
+            pipe.expire(index, self.ttl)
+            pipe.execute()
+        return Job.from_hash(fields)
+
+    def get(self, job_id: str, *, tenant: str | None = None) -> Job:
+        """The job, or `NotFound` (also for another tenant's job)."""
+        if not keys.is_valid_id(job_id):
+            raise NotFound(f"no job {job_id!r}")
+        with translate_redis_errors():
+            fields = self.redis.hgetall(keys.job_key(job_id))
+        if not fields or (tenant is not None and fields.get("tenant") != tenant):
+            raise NotFound(f"no job {job_id!r}")
+        return Job.from_hash(fields)
+
+    def list_jobs(
+        self,
+        tenant: str,
+        *,
+        limit: int,
+        before_seq: int | None = None,
+        status: JobStatus | None = None,
+        op: str | None = None,
+    ) -> tuple[list[Job], int | None]:
+        """Newest first. Returns the jobs and the cursor for the next page (or None)."""
+        found: list[Job] = []
+        for job in self._scan_newest_first(tenant, before_seq):
+            if (status and job.status != status) or (op and job.op != op):
+                continue
+            if len(found) == limit:
+                return found, found[-1].seq
+            found.append(job)
+        return found, None
+
+    def _scan_newest_first(self, tenant: str, before_seq: int | None) -> Iterator[Job]:
+        index = keys.tenant_jobs_key(tenant)
+        upper = f"({before_seq}" if before_seq is not None else "+inf"
+        batch = 200
+        while True:
+            with translate_redis_errors():
+                entries = self.redis.zrevrangebyscore(
+                    index, upper, "-inf", start=0, num=batch, withscores=True
+                )
+                pipe = self.redis.pipeline()
+                for job_id, _ in entries:
+                    pipe.hgetall(keys.job_key(job_id))
+                records = pipe.execute()
+            for (job_id, _score), fields in zip(entries, records, strict=True):
+                if fields:
+                    yield Job.from_hash(fields)
+                else:
+                    self.redis.zrem(index, job_id)  # the record expired
+            if len(entries) < batch:
+                return
+            upper = f"({int(entries[-1][1])}"
+
+    def running_ids(self, *, heartbeat_before: float) -> list[str]:
+        """Running jobs whose last heartbeat is older than the given time."""
+        with translate_redis_errors():
+            return list(self.redis.zrangebyscore(keys.running_key(), "-inf", heartbeat_before))
+
+    # transitions
+
+    def start(
+        self, job_id: str, *, run_id: str, worker: str, stale_after: float, max_attempts: int
+    ) -> Job | None:
+        """Claim the job for one run. None when it must not run now (final,
+        cancelled, or alive in another run); `Conflict` when attempts are used up."""
+        now = time.time()
+        with translate_redis_errors():
+            code, detail = self._start(
+                keys=self._script_keys(job_id),
+                args=[run_id, now, now - stale_after, max_attempts, worker, utc_now()],
+            )
+        if code == -3:
+            raise Conflict(f"gave up after {detail} attempts: the worker died each time")
+        return self.get(job_id) if code == 1 else None
+
+    def succeed(self, job_id: str, *, run_id: str, result: dict[str, Any]) -> bool:
+        return self._change(
+            job_id,
+            allowed=(JobStatus.RUNNING,),
+            to=JobStatus.SUCCEEDED,
+            run_id=run_id,
+            fields={
+                "result": orjson.dumps(result).decode(),
+                "progress": "1",
+                "finished_at": utc_now(),
+            },
+        )
+
+    def fail(
+        self,
+        job_id: str,
+        *,
+        error_type: str,
+        message: str,
+        run_id: str = "",
+        allowed: tuple[JobStatus, ...] = (JobStatus.RUNNING,),
+    ) -> bool:
+        error = orjson.dumps({"type": error_type, "message": message}).decode()
+        return self._change(
+            job_id,
+            allowed=allowed,
+            to=JobStatus.FAILED,
+            run_id=run_id,
+            fields={"error": error, "finished_at": utc_now()},
+        )
+
+    def cancel(self, job_id: str) -> bool:
+        return self._change(
+            job_id,
+            allowed=(JobStatus.QUEUED, JobStatus.RUNNING),
+            to=JobStatus.CANCELLED,
+            fields={"finished_at": utc_now()},
+        )
+
+    def requeue(self, job_id: str, *, run_id: str) -> bool:
+        """Hand a running job back to the queue (its run stopped without finishing)."""
+        return self._change(
+            job_id,
+            allowed=(JobStatus.RUNNING,),
+            to=JobStatus.QUEUED,
+            run_id=run_id,
+            fields={"run_id": "", "progress": "0"},
+        )
+
+    def report(self, job_id: str, *, run_id: str, progress: float | None = None) -> bool:
+        """Heartbeat of a run, with its progress when given. False once the run
+        no longer owns a running job (cancelled, or taken over)."""
+        value = "" if progress is None else repr(min(max(float(progress), 0.0), 1.0))
+        with translate_redis_errors():
+            return bool(
+                self._progress(keys=self._script_keys(job_id), args=[run_id, time.time(), value])
+            )
+
+    def claim_idempotency_key(self, tenant: str, key: str, body_digest: str, job_id: str) -> str:
+        """Bind an `Idempotency-Key` to `job_id`; returns the job id bound first.
+        `IdempotencyMismatch` when the key was used with another body."""
+        digest = hashlib.sha256(key.encode()).hexdigest()
+        redis_key = keys.idempotency_key(tenant, digest)
+        with translate_redis_errors():
+            if self.redis.set(redis_key, f"{job_id}:{body_digest}", nx=True, ex=self.ttl):
+                return job_id
+            stored = self.redis.get(redis_key) or ":"
+        first_id, _, first_digest = stored.partition(":")
+        if first_digest != body_digest:
+            raise IdempotencyMismatch("this Idempotency-Key was used with a different request body")
+        return first_id
+
+    def delete(self, job_id: str) -> None:
+        job = self.get(job_id)
+        with translate_redis_errors():
+            pipe = self.redis.pipeline()
+            pipe.delete(keys.job_key(job_id))
+            pipe.zrem(keys.tenant_jobs_key(job.tenant), job_id)
+            pipe.zrem(keys.running_key(), job_id)
+            pipe.execute()
+
+    def _change(
+        self,
+        job_id: str,
+        *,
+        allowed: tuple[JobStatus, ...],
+        to: JobStatus,
+        fields: dict[str, str],
+        run_id: str = "",
+    ) -> bool:
+        pairs = [item for pair in fields.items() for item in pair]
+        with translate_redis_errors():
+            code, _ = self._transition(
+                keys=self._script_keys(job_id),
+                args=[",".join(allowed), run_id, to.value, self.ttl, "status", *pairs],
+            )
+        return code == 1
+
+    @staticmethod
+    def _script_keys(job_id: str) -> list[str]:
+        return [keys.job_key(job_id), keys.running_key(), job_id, keys.job_channel(job_id)]

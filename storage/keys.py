@@ -1,0 +1,85 @@
+"""Every Redis key and object key arrayq uses, built from ids only.
+
+User text never reaches a key: ids are validated by `is_valid_id` before use.
+"""
+
+import re
+import uuid
+
+PREFIX = "arrayq"
+_ID_PATTERN = re.compile(r"^[0-9a-f]{32}$")
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+def is_valid_id(value: str) -> bool:
+    return bool(_ID_PATTERN.fullmatch(value))
+
+
+# Redis keys
+
+
+def job_key(job_id: str) -> str:
+    return f"{PREFIX}:job:{job_id}"
+
+
+def job_channel(job_id: str) -> str:
+    """Pub/sub channel that announces each change of one job."""
+    return f"{PREFIX}:events:{job_id}"
+
+
+def tenant_jobs_key(tenant: str) -> str:
+    """Sorted set of a tenant's job ids scored by submission sequence."""
+    return f"{PREFIX}:tenant:{tenant}:jobs"
+
+
+def sequence_key() -> str:
+    return f"{PREFIX}:seq"
+
+
+def running_key() -> str:
+    """Sorted set of running job ids scored by their last heartbeat."""
+    return f"{PREFIX}:running"
+
+
+def idempotency_key(tenant: str, digest: str) -> str:
+    return f"{PREFIX}:idem:{tenant}:{digest}"
+
+
+def upload_key(upload_id: str) -> str:
+    return f"{PREFIX}:upload:{upload_id}"
+
+
+def signing_secret_key() -> str:
+    return f"{PREFIX}:signing-secret"
+
+
+def rate_limit_key(tenant: str, window: int) -> str:
+    return f"{PREFIX}:rate:{tenant}:{window}"
+
+
+# Object keys
+
+
+def tenant_prefix(tenant: str) -> str:
+    # Tenants come from settings, not requests; hex-encode anyway so that no
+    # character of a tenant name can shape a path.
+    return f"t-{tenant.encode().hex()}"
+
+
+def input_object(tenant: str, job_id: str, name_index: int) -> str:
+    return f"inputs/{tenant_prefix(tenant)}/{job_id}/{name_index}.npy"
+
+
+def inputs_prefix(tenant: str, job_id: str) -> str:
+    return f"inputs/{tenant_prefix(tenant)}/{job_id}/"
+
+
+def result_object(tenant: str, job_id: str, fmt: str = "npy") -> str:
+    return f"results/{tenant_prefix(tenant)}/{job_id}.{fmt}"
+
+
+def upload_object(tenant: str, upload_id: str) -> str:
+    return f"uploads/{tenant_prefix(tenant)}/{upload_id}.npy"

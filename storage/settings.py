@@ -1,0 +1,66 @@
+"""Typed settings, read from `ARRAYQ_*` environment variables.
+
+Never built at import: call `get_settings()` (cached) or construct `Settings(...)`
+directly in tests.
+"""
+
+from functools import lru_cache
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ARRAYQ_", extra="ignore")
+
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    storage_url: str = "file://./.arrayq/data"
+    s3_public_endpoint: str | None = None
+    s3_region: str = "us-east-1"
+    api_keys: str | None = None
+    inline_max_bytes: int = Field(default=1_048_576, ge=0)
+    max_input_bytes: int = Field(default=268_435_456, gt=0)
+    max_result_bytes: int = Field(default=1_073_741_824, gt=0)
+    url_ttl_seconds: int = Field(default=900, gt=0)
+    result_ttl_seconds: int = Field(default=604_800, gt=0)
+    ops_modules: str | None = None
+    # Secret for the HMAC of local download links; when unset, one is generated
+    # once and kept in Redis so that every API replica signs alike.
+    signing_key: str | None = None
+    # A running job writes a heartbeat this often; a job whose heartbeat is older
+    # than `heartbeat_timeout_seconds` is considered orphaned and is re-queued.
+    heartbeat_seconds: float = Field(default=2.0, gt=0)
+    heartbeat_timeout_seconds: float = Field(default=30.0, gt=0)
+    max_attempts: int = Field(default=3, ge=1)
+    # Global op time limits; an op may set its own.
+    soft_time_limit_seconds: float = Field(default=3600.0, gt=0)
+    hard_time_limit_seconds: float = Field(default=3660.0, gt=0)
+    cleanup_interval_seconds: float = Field(default=300.0, gt=0)
+
+    @field_validator("api_keys", "ops_modules", "s3_public_endpoint", "signing_key")
+    @classmethod
+    def _blank_is_unset(cls, value: str | None) -> str | None:
+        return value if value and value.strip() else None
+
+    def tenants_by_key(self) -> dict[str, str]:
+        """`key1:tenantA,key2:tenantB` as a mapping; empty when the API is open."""
+        if not self.api_keys:
+            return {}
+        pairs = (item.strip() for item in self.api_keys.split(","))
+        mapping = {}
+        for pair in filter(None, pairs):
+            key, sep, tenant = pair.partition(":")
+            if not sep or not key or not tenant:
+                raise ValueError("ARRAYQ_API_KEYS must look like key1:tenantA,key2:tenantB")
+            mapping[key] = tenant
+        return mapping
+
+    def ops_module_names(self) -> list[str]:
+        if not self.ops_modules:
+            return []
+        return [name.strip() for name in self.ops_modules.split(",") if name.strip()]
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,67 @@
+"""The object store interface, and the one function that picks a store from the URL."""
+
+from collections.abc import Iterable, Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import BinaryIO, Protocol
+from urllib.parse import unquote, urlsplit
+
+
+class ObjectStore(Protocol):
+    """Where inputs and results live. Keys come from `storage.keys` only.
+
+    Implementations translate their library's errors into `storage.errors`
+    (`NotFound`, `StorageUnavailable`).
+    """
+
+    def check(self) -> None:
+        """Raise `StorageUnavailable` unless the store can be used (readiness)."""
+
+    def write(self, key: str, chunks: Iterable[bytes | memoryview], length: int) -> None:
+        """Store `length` bytes given as chunks, atomically: readers see the whole
+        object or none. Chunks are consumed as produced (no second full copy)."""
+
+    def open(self, key: str) -> BinaryIO:
+        """A readable stream of the whole object. Close it after use."""
+
+    def read_range(self, key: str, start: int, length: int) -> bytes:
+        """`length` bytes from offset `start`."""
+
+    def iter_range(self, key: str, start: int, length: int) -> Iterator[bytes]:
+        """`length` bytes from offset `start`, in chunks, memory bounded."""
+
+    def size(self, key: str) -> int:
+        """Size in bytes; `NotFound` when missing."""
+
+    def exists(self, key: str) -> bool: ...
+
+    def delete(self, key: str) -> None:
+        """Delete one object; missing is fine."""
+
+    def delete_prefix(self, prefix: str) -> None:
+        """Delete every object under the prefix."""
+
+    def local_path(self, key: str) -> Path | None:
+        """The file on this machine's disk holding the object, if the store is local."""
+
+    def presigned_url(self, key: str, ttl: timedelta) -> str | None:
+        """A GET URL for clients, signed for the public endpoint; None for local stores."""
+
+    def delete_older_than(self, age: timedelta) -> int:
+        """Delete objects last written more than `age` ago; returns how many."""
+
+
+def resolve_store(
+    url: str, *, public_endpoint: str | None = None, region: str = "us-east-1"
+) -> ObjectStore:
+    """`file://DIR` (relative or absolute) or `s3://ACCESS:SECRET@host:port/bucket`."""
+    if url.startswith("file://"):
+        from storage.local import LocalStore
+
+        return LocalStore(Path(unquote(url.removeprefix("file://"))))
+    parts = urlsplit(url)
+    if parts.scheme == "s3":
+        from storage.s3 import S3Store
+
+        return S3Store.from_url(url, public_endpoint=public_endpoint, region=region)
+    raise ValueError(f"unsupported storage URL scheme {parts.scheme!r} (use file:// or s3://)")

@@ -1,0 +1,40 @@
+"""The per-process worker context, built lazily in each pool process.
+
+Redis connections must not cross a fork, so the context is made on first use
+in the process that runs tasks, keyed by its pid.
+"""
+
+import os
+import socket
+
+from storage.jobs import JobStore
+from storage.redis_client import connect
+from storage.settings import get_settings
+from storage.stores import resolve_store
+from worker.ops import load_ops
+from worker.runner import WorkerContext
+
+_contexts: dict[int, WorkerContext] = {}
+
+
+def worker_context() -> WorkerContext:
+    pid = os.getpid()
+    if pid not in _contexts:
+        _contexts.clear()
+        _contexts[pid] = build_context()
+    return _contexts[pid]
+
+
+def build_context() -> WorkerContext:
+    settings = get_settings()
+    load_ops(settings.ops_module_names())
+    return WorkerContext(
+        settings=settings,
+        jobs=JobStore(connect(settings.redis_url), ttl_seconds=settings.result_ttl_seconds),
+        store=resolve_store(
+            settings.storage_url,
+            public_endpoint=settings.s3_public_endpoint,
+            region=settings.s3_region,
+        ),
+        worker_name=f"arrayq-{os.getppid()}@{socket.gethostname()}",
+    )

@@ -1,0 +1,192 @@
+"""One run of one job: claim it, load its inputs, run the op, store the result.
+
+The job record is the truth. A run first claims the job (a guarded
+transition), so a cancelled, finished or live-elsewhere job is left alone, and
+it finishes with a guarded transition, so a late run never overwrites a
+cancelled job.
+"""
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import numpy as np
+from celery.exceptions import SoftTimeLimitExceeded
+
+from storage import codecs, keys
+from storage.errors import ArrayqError, Conflict, StorageUnavailable
+from storage.jobs import Job, JobStatus, JobStore
+from storage.settings import Settings
+from storage.stores import ObjectStore
+from worker.monitor import JobCancelled, RunMonitor
+from worker.ops import Op, get_op
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+STORAGE_RETRY_DELAYS = (0.5, 1.0, 2.0, 4.0)
+
+
+@dataclass(frozen=True)
+class WorkerContext:
+    settings: Settings
+    jobs: JobStore
+    store: ObjectStore
+    worker_name: str
+
+
+class ResultTooLarge(ArrayqError):
+    type = "result_too_large"
+
+
+class InvalidResult(ArrayqError):
+    type = "invalid_result"
+
+
+def run_job(ctx: WorkerContext, job_id: str) -> None:
+    run_id = keys.new_id()
+    job = _claim(ctx, job_id, run_id)
+    if job is None:
+        return
+    with RunMonitor(ctx.jobs, job_id, run_id, interval=_monitor_interval(ctx.settings)) as monitor:
+        try:
+            result = _compute(ctx, job, monitor)
+            meta = _store_result(ctx, job, get_op(job.op), result)
+        except JobCancelled:
+            log.info("job %s stopped: cancelled", job_id)
+            return
+        except Exception as exc:
+            error_type, message = describe_error(exc)
+            log.info("job %s failed: %s: %s", job_id, error_type, message)
+            ctx.jobs.fail(job_id, error_type=error_type, message=message, run_id=run_id)
+            return
+    if not ctx.jobs.succeed(job_id, run_id=run_id, result=meta):
+        log.info("job %s finished but no longer owned by this run; result not recorded", job_id)
+
+
+def _claim(ctx: WorkerContext, job_id: str, run_id: str) -> Job | None:
+    try:
+        job = ctx.jobs.start(
+            job_id,
+            run_id=run_id,
+            worker=ctx.worker_name,
+            stale_after=ctx.settings.heartbeat_timeout_seconds,
+            max_attempts=ctx.settings.max_attempts,
+        )
+    except Conflict as exc:
+        ctx.jobs.fail(
+            job_id,
+            error_type="worker_lost",
+            message=str(exc),
+            allowed=(JobStatus.QUEUED, JobStatus.RUNNING),
+        )
+        return None
+    if job is None:
+        log.info("job %s not started: finished, cancelled or running elsewhere", job_id)
+    return job
+
+
+def _monitor_interval(settings: Settings) -> float:
+    # Often enough that a cancel stops a running op well within 2 seconds.
+    return min(settings.heartbeat_seconds, 0.5)
+
+
+def _compute(ctx: WorkerContext, job: Job, monitor: RunMonitor) -> np.ndarray:
+    op = get_op(job.op)
+    params = op.params.model_validate(job.params)
+    shapes = {name: tuple(spec["shape"]) for name, spec in job.inputs.items()}
+    if op.result_nbytes is not None:
+        check_result_size(op.result_nbytes(params, shapes), ctx.settings.max_result_bytes)
+    inputs = {name: _load_input(ctx, spec) for name, spec in job.inputs.items()}
+    with monitor.interruptible():
+        result = op.func(params, monitor.progress, **inputs)
+    return validate_result(op, result, ctx.settings.max_result_bytes)
+
+
+def _load_input(ctx: WorkerContext, spec: dict[str, Any]) -> np.ndarray:
+    def load() -> np.ndarray:
+        with ctx.store.open(spec["key"]) as stream:
+            return codecs.read_npy(stream, max_bytes=ctx.settings.max_input_bytes)
+
+    return with_storage_retries(load)
+
+
+def check_result_size(nbytes: int, limit: int) -> None:
+    if nbytes > limit:
+        raise ResultTooLarge(
+            f"the result would take {nbytes} bytes, over the limit of {limit} "
+            "(ARRAYQ_MAX_RESULT_BYTES)"
+        )
+
+
+def validate_result(op: Op, result: object, max_bytes: int) -> np.ndarray:
+    array = np.asarray(result)
+    if not array.flags.c_contiguous:  # ascontiguousarray would turn 0-d into 1-d
+        array = np.ascontiguousarray(array)
+    try:
+        codecs.check_dtype(array.dtype)
+    except ArrayqError as exc:
+        raise InvalidResult(f"op {op.name!r} returned an unsupported array: {exc}") from exc
+    check_result_size(array.nbytes, max_bytes)
+    if op.result == "image" and not is_image(array):
+        raise InvalidResult(
+            f"op {op.name!r} must return a uint8 H x W, H x W x 3 or H x W x 4 image, "
+            f"got {array.dtype} {array.shape}"
+        )
+    return array
+
+
+def is_image(array: np.ndarray) -> bool:
+    if array.dtype != np.uint8:
+        return False
+    return array.ndim == 2 or (array.ndim == 3 and array.shape[2] in (3, 4))
+
+
+def result_formats(array: np.ndarray, kind: str, inline_max_bytes: int) -> list[str]:
+    formats = ["json"] if array.nbytes <= inline_max_bytes else []
+    formats.append("npy")
+    if kind == "image" or (array.ndim == 2 and array.dtype.kind in "biuf"):
+        formats.append("png")
+    return formats
+
+
+def _store_result(ctx: WorkerContext, job: Job, op: Op, array: np.ndarray) -> dict[str, Any]:
+    npy_key = keys.result_object(job.tenant, job.id, "npy")
+    with_storage_retries(
+        lambda: ctx.store.write(npy_key, codecs.npy_chunks(array), codecs.npy_nbytes(array))
+    )
+    if op.result == "image":
+        png = codecs.encode_png(array)
+        png_key = keys.result_object(job.tenant, job.id, "png")
+        with_storage_retries(lambda: ctx.store.write(png_key, [png], len(png)))
+    return {
+        "dtype": array.dtype.name,
+        "shape": list(array.shape),
+        "nbytes": int(array.nbytes),
+        "kind": op.result,
+        "formats": result_formats(array, op.result, ctx.settings.inline_max_bytes),
+    }
+
+
+def with_storage_retries(
+    action: Callable[[], T], delays: tuple[float, ...] = STORAGE_RETRY_DELAYS
+) -> T:
+    """Retry an object-store call with backoff while the store is unreachable."""
+    for delay in delays:
+        try:
+            return action()
+        except StorageUnavailable as exc:
+            log.warning("object store unavailable, retrying in %.1fs: %s", delay, exc)
+            time.sleep(delay)
+    return action()
+
+
+def describe_error(exc: BaseException) -> tuple[str, str]:
+    """The `error` of a failed job: a type and the exception's text."""
+    if isinstance(exc, SoftTimeLimitExceeded):
+        return "timeout", "the job ran past its time limit"
+    if isinstance(exc, ArrayqError):
+        return exc.type, str(exc)
+    message = str(exc) or type(exc).__name__
+    return type(exc).__name__, message
