@@ -31,14 +31,18 @@ def run_up(*, workers: int, port: int, host: str, echo: Callable[[str], None] = 
             env["ARRAYQ_REDIS_URL"] = f"redis://127.0.0.1:{redis_port}/0"
             wait_until(lambda: redis_answers(env["ARRAYQ_REDIS_URL"]), 15, "Redis")
             echo(f"Redis        {env['ARRAYQ_REDIS_URL']} (data in {STATE_DIR}/redis)")
-        for _ in range(workers):
-            started.append(Managed("worker", arrayq_command("worker"), env=env).start())
-        api = Managed("api", arrayq_command("api", "--host", host, "--port", str(port)), env=env)
-        started.append(api.start())
+        logs = (STATE_DIR / "logs").resolve()
+        logs.mkdir(parents=True, exist_ok=True)
+        for index in range(workers):
+            worker = Managed("worker", arrayq_command("worker"), env, logs / f"worker-{index}.log")
+            started.append(worker.start())
+        api_argv = arrayq_command("api", "--host", host, "--port", str(port))
+        started.append(Managed("api", api_argv, env, logs / "api.log").start())
         wait_until(lambda: http_answers(f"http://127.0.0.1:{port}/healthz"), 30, "the API")
         wait_until(lambda: workers_ready(env["ARRAYQ_REDIS_URL"], workers), 60, "the workers")
         echo(f"Storage      {env['ARRAYQ_STORAGE_URL']}")
         echo(f"Workers      {workers}")
+        echo(f"Logs         {STATE_DIR}/logs/")
         echo(f"API          http://{host}:{port}")
         echo(f"Docs         http://{host}:{port}/docs")
         echo("Press Ctrl-C to stop.")

@@ -1,7 +1,7 @@
 """The Celery application: JSON only, late acknowledgement, one task reserved at a time."""
 
 from celery import Celery
-from kombu import Queue
+from kombu import Exchange, Queue
 
 from storage.settings import Settings
 
@@ -20,7 +20,7 @@ def create_celery(settings: Settings) -> Celery:
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
-        task_queues=[Queue(name) for name in QUEUES],
+        task_queues=[Queue(name, Exchange(name), routing_key=name) for name in QUEUES],
         task_default_queue="default",
         task_soft_time_limit=settings.soft_time_limit_seconds,
         task_time_limit=settings.hard_time_limit_seconds,

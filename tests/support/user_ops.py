@@ -25,3 +25,9 @@ class FailParams(BaseModel):
 def fail(params: FailParams, progress) -> np.ndarray:
     """Always raise, with the given message."""
     raise RuntimeError(params.message)
+
+
+@op("identity", inputs=["x"])
+def identity(params: BaseModel, progress, x: np.ndarray) -> np.ndarray:
+    """Return the input unchanged (for round-trip tests)."""
+    return x

@@ -1,0 +1,379 @@
+"""Object store on any S3 service (SeaweedFS, MinIO, AWS) through the `minio` SDK.
+
+Construction makes no network call, so the API can start while the store is
+down. The bucket is created, if missing, by `ensure_bucket()`, which `check()`
+(readiness, at start-up) and every `write` call.
+"""
+
+import io
+import logging
+import os
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager, suppress
+from datetime import UTC, datetime, timedelta
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING, BinaryIO, TypeVar
+from urllib.parse import SplitResult, parse_qs, unquote, urlsplit
+
+import certifi
+import urllib3
+from minio import Minio
+from minio.commonconfig import ENABLED, Filter
+from minio.datatypes import Object
+from minio.deleteobjects import DeleteObject
+from minio.error import InvalidResponseError, S3Error, ServerError
+from minio.helpers import check_bucket_name
+from minio.lifecycleconfig import Expiration, LifecycleConfig, Rule
+
+from storage.errors import NotFound, StorageUnavailable
+
+if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+PART_SIZE = 16 << 20
+_READ_CHUNK = 1 << 20
+# A stopped store refuses connections at once; these bound the other cases
+# (an unreachable host, a hung server) to seconds instead of minutes.
+_TIMEOUT = urllib3.Timeout(connect=2.0, read=60.0)
+_REQUEST_RETRIES = urllib3.Retry(
+    total=2,
+    backoff_factor=0.2,
+    status_forcelist=(500, 502, 503, 504),
+    raise_on_status=False,
+)
+_WRITE_RETRY_DELAYS = (0.25, 0.5, 1.0, 2.0)
+_MISSING_CODES = frozenset({"NoSuchKey", "NoSuchBucket", "NoSuchObject", "ResourceNotFound"})
+_EXISTING_BUCKET_CODES = frozenset({"BucketAlreadyOwnedByYou", "BucketAlreadyExists"})
+_UNREACHABLE = (urllib3.exceptions.HTTPError, ServerError, InvalidResponseError)
+
+
+class S3Store:
+    """Objects in one bucket of an S3 service; presigned URLs are signed for
+    `public_endpoint` (the address clients reach) by a second client that knows
+    the region, so signing never asks the store anything."""
+
+    def __init__(
+        self,
+        *,
+        endpoint: str,
+        access_key: str,
+        secret_key: str,
+        bucket: str,
+        secure: bool = False,
+        region: str = "us-east-1",
+        public_endpoint: str | None = None,
+    ) -> None:
+        check_bucket_name(bucket_name=bucket, strict=True)
+        self.bucket = bucket
+        self.endpoint = endpoint
+        http = _pool_manager()
+        credentials = {"access_key": access_key, "secret_key": secret_key, "region": region}
+        self._client = Minio(endpoint=endpoint, secure=secure, http_client=http, **credentials)
+        public_host, public_secure = _split_endpoint(public_endpoint or endpoint, secure)
+        self._signer = Minio(
+            endpoint=public_host, secure=public_secure, http_client=http, **credentials
+        )
+
+    @classmethod
+    def from_url(
+        cls, url: str, *, public_endpoint: str | None = None, region: str = "us-east-1"
+    ) -> "S3Store":
+        """`s3://ACCESS:SECRET@host:port/bucket[?secure=true]`; percent-encode any
+        `/`, `@` or `:` inside the credentials."""
+        parts = urlsplit(url)
+        if parts.scheme != "s3" or not parts.hostname:
+            raise ValueError("storage URL must look like s3://ACCESS:SECRET@host:port/bucket")
+        if not parts.username or not parts.password:
+            raise ValueError("s3:// storage URL needs credentials: s3://ACCESS:SECRET@host/bucket")
+        return cls(
+            endpoint=_endpoint(parts),
+            access_key=unquote(parts.username),
+            secret_key=unquote(parts.password),
+            bucket=_bucket(parts.path),
+            secure=_secure(parts.query),
+            region=region,
+            public_endpoint=public_endpoint,
+        )
+
+    def __repr__(self) -> str:
+        return f"S3Store(endpoint={self.endpoint!r}, bucket={self.bucket!r})"
+
+    def ensure_bucket(self) -> bool:
+        """Create the bucket unless it exists; True when this call created it."""
+        with _translated(self.bucket):
+            if self._client.bucket_exists(bucket_name=self.bucket):
+                return False
+            try:
+                self._client.make_bucket(bucket_name=self.bucket)
+            except S3Error as exc:
+                if exc.code in _EXISTING_BUCKET_CODES:
+                    return False
+                raise
+        log.info("created bucket %s on %s", self.bucket, self.endpoint)
+        return True
+
+    def check(self) -> None:
+        self.ensure_bucket()
+
+    def write(self, key: str, chunks: Iterable[bytes | memoryview], length: int) -> None:
+        """Stream the chunks into the object, multipart beyond `PART_SIZE`, holding
+        one part in memory. A store that is briefly away is waited for (with
+        backoff) before any chunk is consumed; the upload itself is retried only
+        when the chunks can be replayed (a list, not a one-shot generator)."""
+        _retrying(self.ensure_bucket)
+        upload = partial(self._put, key, chunks, length)
+        if iter(chunks) is chunks:
+            upload()
+        else:
+            _retrying(upload)
+
+    def _put(self, key: str, chunks: Iterable[bytes | memoryview], length: int) -> None:
+        reader = _ChunkReader(chunks, length)
+        with _translated(key):
+            self._client.put_object(
+                bucket_name=self.bucket,
+                object_name=key,
+                data=reader,
+                length=length,
+                part_size=PART_SIZE,
+                num_parallel_uploads=1,
+            )
+
+    def open(self, key: str) -> BinaryIO:
+        with _translated(key):
+            response = self._client.get_object(bucket_name=self.bucket, object_name=key)
+        return io.BufferedReader(_ResponseStream(response, key), buffer_size=_READ_CHUNK)
+
+    def read_range(self, key: str, start: int, length: int) -> bytes:
+        return b"".join(self.iter_range(key, start, length))
+
+    def iter_range(self, key: str, start: int, length: int) -> Iterator[bytes]:
+        if length <= 0:
+            return
+        with _translated(key):
+            try:
+                response = self._client.get_object(
+                    bucket_name=self.bucket, object_name=key, offset=start, length=length
+                )
+            except S3Error as exc:
+                if exc.code == "InvalidRange":
+                    return
+                raise
+        with io.BufferedReader(_ResponseStream(response, key)) as stream:
+            while chunk := stream.read(_READ_CHUNK):
+                yield chunk
+
+    def size(self, key: str) -> int:
+        with _translated(key):
+            stat = self._client.stat_object(bucket_name=self.bucket, object_name=key)
+        return int(stat.size or 0)
+
+    def exists(self, key: str) -> bool:
+        try:
+            self.size(key)
+        except NotFound:
+            return False
+        return True
+
+    def delete(self, key: str) -> None:
+        with suppress(NotFound), _translated(key):
+            self._client.remove_object(bucket_name=self.bucket, object_name=key)
+
+    def delete_prefix(self, prefix: str) -> None:
+        self._remove(obj.object_name for obj in self._list(prefix))
+
+    def local_path(self, key: str) -> Path | None:
+        return None
+
+    def presigned_url(self, key: str, ttl: timedelta) -> str | None:
+        return self._signer.presigned_get_object(
+            bucket_name=self.bucket, object_name=key, expires=ttl
+        )
+
+    def delete_older_than(self, age: timedelta) -> int:
+        cutoff = datetime.now(UTC) - age
+        names = [
+            obj.object_name
+            for obj in self._list("")
+            if obj.last_modified is not None and obj.last_modified < cutoff
+        ]
+        return self._remove(names)
+
+    def set_expiry(self, days: int) -> bool:
+        """Install a lifecycle rule that expires every object `days` after it was
+        written; False (logged) when the store does not support lifecycle rules.
+
+        S3 lifecycle counts whole days. SeaweedFS applies the rule to objects
+        written after it is set (as a TTL), so the periodic `delete_older_than`
+        stays the mechanism for anything finer or older."""
+        rule = Rule(
+            status=ENABLED,
+            rule_filter=Filter(prefix=""),
+            rule_id="arrayq-expiry",
+            expiration=Expiration(days=days),
+        )
+        with _translated(self.bucket):
+            try:
+                self._client.set_bucket_lifecycle(
+                    bucket_name=self.bucket, config=LifecycleConfig(rules=[rule])
+                )
+            except S3Error as exc:
+                log.warning("%s refused a lifecycle rule: %s", self.endpoint, exc.code)
+                return False
+        return True
+
+    def _list(self, prefix: str) -> Iterator[Object]:
+        """Every object under the prefix; none when the bucket does not exist yet."""
+        with suppress(NotFound), _translated(prefix):
+            yield from self._client.list_objects(
+                bucket_name=self.bucket, prefix=prefix, recursive=True
+            )
+
+    def _remove(self, names: Iterable[str | None]) -> int:
+        requests = [DeleteObject(name=name) for name in names if name]
+        with _translated(self.bucket):
+            errors = list(
+                self._client.remove_objects(bucket_name=self.bucket, delete_object_list=requests)
+            )
+        failed = [error for error in errors if error.code not in _MISSING_CODES]
+        if failed:
+            raise StorageUnavailable(f"could not delete {len(failed)} objects: {failed[0]}")
+        return len(requests) - len(errors)
+
+
+class _ChunkReader:
+    """The `read(n)` file interface `put_object` wants, over an iterable of chunks.
+
+    Holds at most one chunk beyond what it has handed out; raises ValueError when
+    the chunks add up to anything but `length`, before the last part is sent."""
+
+    def __init__(self, chunks: Iterable[bytes | memoryview], length: int) -> None:
+        self._chunks = iter(chunks)
+        self._pending = memoryview(b"")
+        self._remaining = length
+        if length == 0:
+            self._check_exhausted()
+
+    def read(self, size: int = -1) -> bytes:
+        size = self._remaining if size < 0 else min(size, self._remaining)
+        pieces = []
+        while size > 0:
+            if not self._pending:
+                self._pending = self._next_chunk()
+            piece = self._pending[:size]
+            self._pending = self._pending[len(piece) :]
+            pieces.append(piece)
+            size -= len(piece)
+            self._remaining -= len(piece)
+        if self._remaining == 0:
+            self._check_exhausted()
+        return b"".join(pieces)
+
+    def _next_chunk(self) -> memoryview:
+        for chunk in self._chunks:
+            view = memoryview(chunk).cast("B")
+            if view.nbytes:
+                return view
+        raise ValueError(f"chunks ended {self._remaining} bytes short of the declared length")
+
+    def _check_exhausted(self) -> None:
+        extra = len(self._pending) + sum(memoryview(chunk).nbytes for chunk in self._chunks)
+        if extra:
+            raise ValueError(f"chunks hold {extra} bytes more than the declared length")
+
+
+class _ResponseStream(io.RawIOBase):
+    """A GET response as a raw file; closing it returns the connection to the pool."""
+
+    def __init__(self, response: urllib3.BaseHTTPResponse, key: str) -> None:
+        self._response = response
+        self._key = key
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: "WriteableBuffer") -> int:
+        with _translated(self._key):
+            return self._response.readinto(buffer)
+
+    def close(self) -> None:
+        if not self.closed:
+            self._response.close()
+            self._response.release_conn()
+        super().close()
+
+
+@contextmanager
+def _translated(key: str) -> Iterator[None]:
+    """minio and urllib3 errors as ours: missing -> NotFound, anything else the
+    store does wrong or refuses -> StorageUnavailable."""
+    try:
+        yield
+    except S3Error as exc:
+        if exc.code in _MISSING_CODES:
+            raise NotFound(key) from None
+        raise StorageUnavailable(
+            f"object store refused {key!r}: {exc.code}: {exc.message}"
+        ) from exc
+    except _UNREACHABLE as exc:
+        raise StorageUnavailable(f"object store unreachable: {exc}") from exc
+
+
+def _retrying(action: Callable[[], T]) -> T:
+    for delay in _WRITE_RETRY_DELAYS:
+        try:
+            return action()
+        except StorageUnavailable as exc:
+            log.warning("object store call failed, retrying in %.2f s: %s", delay, exc)
+            time.sleep(delay)
+    return action()
+
+
+def _pool_manager() -> urllib3.PoolManager:
+    return urllib3.PoolManager(
+        timeout=_TIMEOUT,
+        retries=_REQUEST_RETRIES,
+        maxsize=16,
+        cert_reqs="CERT_REQUIRED",
+        ca_certs=os.environ.get("SSL_CERT_FILE") or certifi.where(),
+    )
+
+
+def _split_endpoint(endpoint: str, secure: bool) -> tuple[str, bool]:
+    """`host:port`, or a URL whose scheme says whether it is TLS."""
+    if "://" not in endpoint:
+        return endpoint, secure
+    parts = urlsplit(endpoint)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.path.strip("/"):
+        raise ValueError(f"public endpoint must be host:port or http(s)://host:port: {endpoint!r}")
+    return parts.netloc, parts.scheme == "https"
+
+
+def _endpoint(parts: SplitResult) -> str:
+    """host:port as written in the URL; reading `.port` raises ValueError for a bad one."""
+    _ = parts.port
+    return parts.netloc.rpartition("@")[2]
+
+
+def _bucket(path: str) -> str:
+    bucket = path.strip("/")
+    if not bucket or "/" in bucket:
+        raise ValueError(f"s3:// storage URL needs exactly one bucket name as its path: {path!r}")
+    return bucket
+
+
+def _secure(query: str) -> bool:
+    options = parse_qs(query, keep_blank_values=True, strict_parsing=bool(query))
+    unknown = set(options) - {"secure"}
+    if unknown:
+        raise ValueError(f"unknown s3:// storage URL options: {sorted(unknown)}")
+    value = options.get("secure", ["false"])[-1].lower()
+    if value not in ("true", "false", "1", "0"):
+        raise ValueError(f"secure must be true or false, not {value!r}")
+    return value in ("true", "1")
