@@ -1,8 +1,8 @@
 """The arrayq Python client.
 
-    >>> from client import Client
-    >>> with Client("http://127.0.0.1:8000") as client:
-    ...     client.submit("random", {"shape": [2, 2], "seed": 0}).result()
+>>> from client import Client
+>>> with Client("http://127.0.0.1:8000") as client:
+...     client.submit("random", {"shape": [2, 2], "seed": 0}).result()
 """
 
 from client._async import AsyncClient, AsyncJob

@@ -218,7 +218,7 @@ def _flatten(data: object, dims: tuple[int, ...]) -> list:
 
 def _bools(flat: list) -> np.ndarray:
     if not set(map(type, flat)) <= {bool}:
-        raise InvalidArray(f"a bool array holds only true and false; {_first_unlike(flat, bool)}")
+        raise InvalidArray(f"bool arrays hold only true and false; {_first_unlike(flat, bool)}")
     return np.array(flat, dtype=bool)
 
 
@@ -227,7 +227,7 @@ def _ints(flat: list, dtype: np.dtype) -> np.ndarray:
         values = np.frombuffer(array.array(_INT_TYPECODES[dtype], flat), dtype=dtype)
     except TypeError:
         raise InvalidArray(
-            f"an {dtype.name} array holds only integers; {_first_unlike(flat, int)}"
+            f"{dtype.name} arrays hold only integers; {_first_unlike(flat, int)}"
         ) from None
     except OverflowError:
         raise InvalidArray(f"integer out of range for {dtype.name}") from None
@@ -244,7 +244,7 @@ def _floats(flat: list, dtype: np.dtype) -> np.ndarray:
             values = array.array("d", map(_SPECIAL_TEXT.get, flat, flat))
     except TypeError:
         raise InvalidArray(
-            f"a float array holds only numbers, {_specials()}; {_first_bad_float(flat)}"
+            f"float arrays hold only numbers, {_specials()}; {_first_bad_float(flat)}"
         ) from None
     except OverflowError:
         raise InvalidArray(f"number out of range for {dtype.name}") from None
@@ -316,6 +316,9 @@ def _undo_double_rounding(doubles: np.ndarray, singles: np.ndarray) -> None:
 
 @dataclass(frozen=True)
 class NpyHeader:
+    """A validated .npy header. `dtype` is as stored (possibly big-endian); `offset` is
+    where the data starts and `nbytes` its length."""
+
     dtype: np.dtype
     shape: tuple[int, ...]
     fortran_order: bool

@@ -42,7 +42,9 @@ def http(service):
         yield client
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(array=arrays(), base64=st.booleans())
 def test_any_supported_array_round_trips_through_the_service(http: httpx.Client, array, base64):
     encode = codecs.encode_array_json_base64 if base64 else codecs.encode_array_json
