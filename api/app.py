@@ -9,7 +9,9 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from api.errors import install_error_handlers
-from api.routes import health, jobs, ops, results
+from api.metrics import install_metrics
+from api.ratelimit import limiter_from
+from api.routes import health, jobs, ops, results, ui, uploads
 from api.services import Services
 from api.submission import ArrayInput, JobRequest
 from storage.settings import Settings, get_settings
@@ -25,6 +27,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         services = Services.from_settings(settings)
         app.state.services = services
         app.state.tenants_by_key = settings.tenants_by_key()
+        app.state.rate_limiter = limiter_from(
+            services.redis, settings.rate_limit_per_minute, settings.rate_limit_burst
+        )
         try:
             yield
         finally:
@@ -37,8 +42,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
-    for module in (health, ops, jobs, results):
+    for module in (health, ops, jobs, results, uploads, ui):
         app.include_router(module.router)
+    install_metrics(app)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 

@@ -1,5 +1,7 @@
 """Reading request bodies within the size limit, without trusting Content-Length."""
 
+from collections.abc import Iterable
+from itertools import chain
 from typing import Any
 
 import orjson
@@ -22,13 +24,50 @@ async def read_limited(request: Request, limit: int) -> bytes:
     return bytes(body)
 
 
-async def read_json(request: Request, limit: int) -> Any:
+async def read_json(
+    request: Request,
+    limit: int,
+    *,
+    max_depth: int,
+    max_values: int,
+) -> Any:
+    """The parsed body, within `limit` bytes, `max_depth` levels and `max_values` values."""
     content_type = request.headers.get("content-type", "application/json")
     media_type = content_type.split(";")[0].strip().lower()
     if media_type != "application/json" and not media_type.endswith("+json"):
         raise ApiError(415, "unsupported_media_type", "send the job as application/json")
     body = await read_limited(request, limit)
     try:
-        return orjson.loads(body)
+        value = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise ApiError(400, "invalid_json", f"the body is not valid JSON: {exc}") from exc
+    check_json_bounds(value, max_depth=max_depth, max_values=max_values)
+    return value
+
+
+def check_json_bounds(value: Any, *, max_depth: int, max_values: int) -> None:
+    """Refuse JSON nested deeper than `max_depth` (400) or holding more than
+    `max_values` values (413), before any code walks it recursively.
+
+    Walks level by level; a level made of lists only (the rows of an array) is
+    flattened at C speed, so an array of millions of numbers costs little."""
+    level, count = [value], 1
+    for _ in range(max_depth):
+        kinds = set(map(type, level))
+        if kinds == {list}:
+            level = list(chain.from_iterable(level))
+        elif kinds & {list, dict}:
+            level = [child for item in level for child in _children(item)]
+        else:
+            return
+        count += len(level)
+        if count > max_values:
+            raise TooLarge(f"the body holds more than {max_values} JSON values")
+    if any(type(item) in (list, dict) for item in level):
+        raise ApiError(400, "json_too_deep", f"the body is nested deeper than {max_depth} levels")
+
+
+def _children(item: Any) -> Iterable[Any]:
+    if type(item) is dict:
+        return item.values()
+    return item if type(item) is list else ()

@@ -6,6 +6,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from api.errors import ApiError
+from api.ratelimit import RateLimiter
 from api.services import Services
 from storage.jobs import JobStore
 from storage.settings import Settings
@@ -64,4 +65,12 @@ def get_tenant(request: Request, services: ServicesDep) -> str:
     return tenant
 
 
-TenantDep = Annotated[str, Depends(get_tenant)]
+def get_limited_tenant(request: Request, tenant: Annotated[str, Depends(get_tenant)]) -> str:
+    """The caller's tenant, once it is within its rate limit (429 otherwise)."""
+    limiter: RateLimiter | None = request.app.state.rate_limiter
+    if limiter is not None:
+        limiter.check(tenant)
+    return tenant
+
+
+TenantDep = Annotated[str, Depends(get_limited_tenant)]

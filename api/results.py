@@ -3,6 +3,7 @@
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import numpy as np
 from starlette.requests import Request
@@ -11,6 +12,7 @@ from starlette.responses import RedirectResponse, Response, StreamingResponse
 from api import signing
 from api.errors import ApiError
 from api.negotiation import Format
+from api.ranges import parse_ranges
 from api.responses import NPY_MEDIA_TYPE, NpyFileResponse
 from api.services import Services
 from storage import codecs, colormaps, keys
@@ -54,6 +56,7 @@ def result_response(
     *,
     redirect: bool = True,
     render: RenderOptions | None = None,
+    range_header: str | None = None,
 ) -> Response:
     result = require_succeeded(job)
     if fmt == Format.AUTO:
@@ -65,7 +68,7 @@ def result_response(
         return json_response(services, job)
     if fmt == Format.PNG:
         return png_response(services, job, render or RenderOptions())
-    return npy_response(services, job, redirect=redirect)
+    return npy_response(services, job, redirect=redirect, range_header=range_header)
 
 
 def json_response(services: Services, job: Job) -> Response:
@@ -104,21 +107,44 @@ def _render(array: np.ndarray, render: RenderOptions) -> np.ndarray:
         raise ApiError(422, "invalid_render_options", str(exc)) from exc
 
 
-def npy_response(services: Services, job: Job, *, redirect: bool) -> Response:
+def npy_response(
+    services: Services, job: Job, *, redirect: bool, range_header: str | None = None
+) -> Response:
     key = keys.result_object(job.tenant, job.id, "npy")
     path = services.store.local_path(key)
     if path is not None:
-        return NpyFileResponse(path, media_type=NPY_MEDIA_TYPE, filename=f"{job.id}.npy")
+        return local_npy_response(path, job.id, range_header)
     if redirect:
-        url = services.store.presigned_url(
-            key, timedelta(seconds=services.settings.url_ttl_seconds)
-        )
-        return RedirectResponse(url, status_code=307)
+        ttl = timedelta(seconds=services.settings.url_ttl_seconds)
+        return RedirectResponse(services.store.presigned_url(key, ttl), status_code=307)
+    return streamed_npy_response(services, job, key, range_header)
+
+
+def local_npy_response(path: Path, job_id: str, range_header: str | None) -> Response:
+    if not path.is_file():
+        raise ApiError(404, "not_found", "the result is no longer stored")
+    parse_ranges(range_header, path.stat().st_size)  # a bad Range gets a JSON error
+    return NpyFileResponse(path, media_type=NPY_MEDIA_TYPE, filename=f"{job_id}.npy")
+
+
+def streamed_npy_response(
+    services: Services, job: Job, key: str, range_header: str | None
+) -> Response:
+    """The object streamed through the API, memory bounded, with a single byte
+    range honoured (several ranges get the whole object, as RFC 9110 allows)."""
     size = services.store.size(key)
+    ranges = parse_ranges(range_header, size)
+    headers = {"ETag": _etag(job, "npy"), "Accept-Ranges": "bytes"}
+    start, end, status = 0, size, 200
+    if len(ranges) == 1:
+        (start, end), status = ranges[0], 206
+        headers["Content-Range"] = f"bytes {start}-{end - 1}/{size}"
+    headers["Content-Length"] = str(end - start)
     return StreamingResponse(
-        services.store.iter_range(key, 0, size),
+        services.store.iter_range(key, start, end - start),
+        status_code=status,
         media_type=NPY_MEDIA_TYPE,
-        headers={"Content-Length": str(size), "ETag": _etag(job, "npy")},
+        headers=headers,
     )
 
 

@@ -53,6 +53,10 @@ _EXISTING_BUCKET_CODES = frozenset({"BucketAlreadyOwnedByYou", "BucketAlreadyExi
 _UNREACHABLE = (urllib3.exceptions.HTTPError, ServerError, InvalidResponseError)
 
 
+# Served as is by presigned URLs, so objects carry the media type of their format.
+_CONTENT_TYPES = {"npy": "application/x-npy", "png": "image/png"}
+
+
 class S3Store:
     """Objects in one bucket of an S3 service; presigned URLs are signed for
     `public_endpoint` (the address clients reach) by a second client that knows
@@ -143,6 +147,7 @@ class S3Store:
                 length=length,
                 part_size=PART_SIZE,
                 num_parallel_uploads=1,
+                content_type=_CONTENT_TYPES.get(key.rpartition(".")[2], "application/octet-stream"),
             )
 
     def open(self, key: str) -> BinaryIO:

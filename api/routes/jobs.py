@@ -36,7 +36,13 @@ async def create_job(
     tenant: TenantDep,
     idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
 ) -> JSONBody:
-    body = await read_json(request, services.settings.max_input_bytes)
+    settings = services.settings
+    body = await read_json(
+        request,
+        settings.max_input_bytes,
+        max_depth=settings.max_json_depth,
+        max_values=settings.max_json_values,
+    )
     if not isinstance(body, dict):
         raise ApiError(422, "validation_error", "the body must be a JSON object")
     submitted = await run_in_threadpool(submit_job, services, tenant, body, idempotency_key)

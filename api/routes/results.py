@@ -7,8 +7,14 @@ from api import signing
 from api.deps import ServicesDep, TenantDep
 from api.errors import ApiError
 from api.negotiation import choose_format
-from api.responses import NPY_MEDIA_TYPE, NpyFileResponse
-from api.results import RenderOptions, download_link, not_acceptable, result_response
+from api.responses import NPY_MEDIA_TYPE
+from api.results import (
+    RenderOptions,
+    download_link,
+    local_npy_response,
+    not_acceptable,
+    result_response,
+)
 from storage import keys
 from storage.errors import NotFound
 
@@ -45,6 +51,7 @@ def get_result(
     tenant: TenantDep,
     format: Annotated[str | None, Query(max_length=10)] = None,
     accept: Annotated[str | None, Header()] = None,
+    range: Annotated[str | None, Header(max_length=1000)] = None,
     redirect: bool = True,
     cmap: Annotated[str, Query(max_length=50)] = "viridis",
     vmin: float | None = None,
@@ -55,7 +62,7 @@ def get_result(
     if fmt is None:
         raise not_acceptable(job, f"cannot serve {accept!r}; ask for JSON, .npy or PNG")
     render = RenderOptions(cmap=cmap, vmin=vmin, vmax=vmax)
-    return result_response(services, job, fmt, redirect=redirect, render=render)
+    return result_response(services, job, fmt, redirect=redirect, render=render, range_header=range)
 
 
 @router.get("/jobs/{job_id}/result/url", summary="A signed, expiring download link")
@@ -78,6 +85,7 @@ async def get_signed_file(
     services: ServicesDep,
     exp: Annotated[int, Query()],
     sig: Annotated[str, Query(max_length=128)],
+    range: Annotated[str | None, Header(max_length=1000)] = None,
 ) -> Response:
     secret = await run_in_threadpool(services.signing_secret)
     if not keys.is_valid_id(job_id) or not signing.verify(secret, job_id, exp, sig):
@@ -87,6 +95,6 @@ async def get_signed_file(
     except NotFound:
         raise ApiError(403, "forbidden", "the link is invalid or has expired") from None
     path = services.store.local_path(keys.result_object(job.tenant, job.id, "npy"))
-    if path is None or not path.is_file():
-        raise ApiError(404, "not_found", "the result is no longer stored")
-    return NpyFileResponse(path, media_type=NPY_MEDIA_TYPE, filename=f"{job.id}.npy")
+    if path is None:
+        raise ApiError(404, "not_found", "signed links serve local storage only")
+    return local_npy_response(path, job.id, range)

@@ -37,8 +37,8 @@ def same_bits(a: np.ndarray, b: np.ndarray) -> bool:
 
 
 @pytest.fixture(scope="module")
-def http(service):
-    with service.client() as client:
+def http(any_service):
+    with any_service.client() as client:
         yield client
 
 

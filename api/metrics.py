@@ -1,0 +1,267 @@
+"""Prometheus metrics at `GET /metrics`.
+
+Two kinds, kept apart on purpose:
+
+- Job metrics (submitted, finished, run durations, queue lengths) describe the
+  whole deployment. They are counted in Redis (`storage.stats`) by whichever
+  process sees the event, API or worker, and read on each scrape, so every API
+  replica reports the same totals: aggregate them across replicas with `max`,
+  not `sum`.
+- HTTP request latency and result bytes served are counted in this process,
+  like any per-instance metric: `sum` them across replicas.
+
+`/metrics` needs no API key, like the health routes: it holds no tenant, job
+id or data, only op names and counts.
+"""
+
+import logging
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import redis
+from fastapi import APIRouter, FastAPI, Request, Response
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+from prometheus_client.gc_collector import GCCollector
+from prometheus_client.process_collector import ProcessCollector
+from prometheus_client.registry import Collector
+from starlette.concurrency import run_in_threadpool
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api.responses import NPY_MEDIA_TYPE
+from api.services import Services
+from storage.errors import ArrayqError
+from storage.stats import JobStats, StatsSnapshot
+from worker.celery_app import QUEUES
+
+log = logging.getLogger(__name__)
+
+HTTP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+UNMATCHED_ROUTE = "unmatched"
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+_RESULT_ROUTES = frozenset({"/jobs/{job_id}/result", "/files/{job_id}"})
+_RESULT_FORMATS = {"application/json": "json", NPY_MEDIA_TYPE: "npy", "image/png": "png"}
+# kombu's Redis transport keeps each priority level of a queue in its own list.
+_KOMBU_PRIORITY_SEPARATOR = "\x06\x16"
+_KOMBU_PRIORITY_STEPS = (3, 6, 9)
+
+router = APIRouter(tags=["health"])
+
+
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics",
+    response_class=Response,
+    responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}},
+)
+def get_metrics(request: Request) -> Response:
+    registry: CollectorRegistry = request.app.state.metrics.registry
+    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+
+# job metrics, read from Redis on scrape
+
+
+def queue_keys(queue: str) -> list[str]:
+    return [queue, *(f"{queue}{_KOMBU_PRIORITY_SEPARATOR}{step}" for step in _KOMBU_PRIORITY_STEPS)]
+
+
+def queue_lengths(client: redis.Redis) -> dict[str, int]:
+    pipe = client.pipeline(transaction=False)
+    for queue in QUEUES:
+        for key in queue_keys(queue):
+            pipe.llen(key)
+    lengths = iter(pipe.execute())
+    return {queue: sum(next(lengths) for _ in queue_keys(queue)) for queue in QUEUES}
+
+
+class JobCollector(Collector):
+    """Job metrics of the whole deployment, read from Redis at each scrape."""
+
+    def __init__(self, services: Callable[[], Services | None]) -> None:
+        self.services = services
+
+    def describe(self) -> Iterable[Metric]:
+        return []  # nothing to read before the app has started
+
+    def collect(self) -> Iterable[Metric]:
+        up = GaugeMetricFamily("arrayq_job_stats_up", "1 when the job metrics could be read")
+        services = self.services()
+        try:
+            if services is None:
+                raise ArrayqError("the API has not started")
+            snapshot = JobStats(services.redis).snapshot()
+            lengths = queue_lengths(services.redis)
+        except (ArrayqError, redis.RedisError) as exc:
+            log.warning("job metrics unavailable: %s", exc)
+            up.add_metric([], 0)
+            return [up]
+        up.add_metric([], 1)
+        return [up, *job_families(snapshot), queue_family(lengths)]
+
+
+def job_families(snapshot: StatsSnapshot) -> list[Metric]:
+    submitted = CounterMetricFamily("arrayq_jobs_submitted", "Jobs accepted, by op", labels=["op"])
+    for op, count in sorted(snapshot.submitted.items()):
+        submitted.add_metric([op], count)
+    finished = CounterMetricFamily(
+        "arrayq_jobs_finished", "Jobs that reached a final status, by op and status",
+        labels=["op", "status"],
+    )  # fmt: skip
+    for (op, status), count in sorted(snapshot.finished.items()):
+        finished.add_metric([op, status], count)
+    durations = HistogramMetricFamily(
+        "arrayq_job_duration_seconds",
+        "Run time of jobs that succeeded or failed, from start to final status, by op",
+        labels=["op"],
+    )
+    for op, observed in sorted(snapshot.durations.items()):
+        durations.add_metric([op], observed.buckets, observed.sum)
+    return [submitted, finished, durations]
+
+
+def queue_family(lengths: dict[str, int]) -> Metric:
+    family = GaugeMetricFamily(
+        "arrayq_queue_length", "Jobs waiting in a Celery queue", labels=["queue"]
+    )
+    for queue, length in lengths.items():
+        family.add_metric([queue], length)
+    return family
+
+
+# per-process metrics
+
+
+class Metrics:
+    """The metrics registry of one API process."""
+
+    def __init__(self, services: Callable[[], Services | None]) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Histogram(
+            "arrayq_http_request_duration_seconds",
+            "Time from request to the end of the response, by route template, method, status",
+            ["route", "method", "status"],
+            buckets=HTTP_BUCKETS,
+            registry=self.registry,
+        )
+        self.result_bytes = Counter(
+            "arrayq_result_bytes",
+            "Bytes of results sent, by format (json, npy, png)",
+            ["format"],
+            registry=self.registry,
+        )
+        self.registry.register(JobCollector(services))
+        ProcessCollector(registry=self.registry)
+        GCCollector(registry=self.registry)
+
+
+@dataclass
+class _Exchange:
+    """What the middleware saw of one request and its response."""
+
+    status: int = 500
+    content_type: str = ""
+    content_length: int = 0
+    body_bytes: int = 0
+
+
+def route_label(scope: Scope) -> str:
+    route = scope.get("route")
+    return getattr(route, "path", None) or UNMATCHED_ROUTE
+
+
+def method_label(scope: Scope) -> str:
+    method = scope.get("method", "")
+    return method if method in _METHODS else "other"
+
+
+class MetricsMiddleware:
+    """Times each request by route template (bounded labels, unlike raw paths),
+    counts result bytes sent, and reports job submissions and cancellations to
+    the job counters before the client sees the response."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        exchange = _Exchange()
+        started = time.perf_counter()
+
+        async def observe(message: Message) -> None:
+            await self._on_message(scope, exchange, message)
+            await send(message)
+
+        try:
+            await self.app(scope, receive, observe)
+        finally:
+            self._record(scope, exchange, time.perf_counter() - started)
+
+    async def _on_message(self, scope: Scope, exchange: _Exchange, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            headers = _headers(message)
+            exchange.status = message["status"]
+            exchange.content_type = headers.get("content-type", "").split(";")[0].strip()
+            exchange.content_length = int(headers.get("content-length") or 0)
+            await count_job_change(scope, exchange.status, headers)
+        elif message["type"] == "http.response.body":
+            exchange.body_bytes += len(message.get("body", b""))
+        elif message["type"] == "http.response.pathsend":
+            exchange.body_bytes += exchange.content_length
+
+    def _record(self, scope: Scope, exchange: _Exchange, seconds: float) -> None:
+        route = route_label(scope)
+        self.metrics.requests.labels(route, method_label(scope), str(exchange.status)).observe(
+            seconds
+        )
+        result_format = _RESULT_FORMATS.get(exchange.content_type)
+        if route in _RESULT_ROUTES and result_format and exchange.status in (200, 206):
+            self.metrics.result_bytes.labels(result_format).inc(exchange.body_bytes)
+
+
+def _headers(message: Message) -> dict[str, str]:
+    return {
+        name.decode("latin-1").lower(): value.decode("latin-1")
+        for name, value in message.get("headers", [])
+    }
+
+
+async def count_job_change(scope: Scope, status: int, headers: dict[str, str]) -> None:
+    """A 202 to `POST /jobs` is a new job; a 204 to `DELETE /jobs/{id}` may be a cancellation."""
+    route, method = route_label(scope), scope.get("method")
+    if route == "/jobs" and method == "POST" and status == 202:
+        job_id = headers.get("location", "").rpartition("/")[2]
+        await _count(scope, lambda stats: stats.record_submitted(job_id))
+    elif route == "/jobs/{job_id}" and method == "DELETE" and status == 204:
+        job_id = scope.get("path_params", {}).get("job_id", "")
+        await _count(scope, lambda stats: stats.record_finished(job_id))
+
+
+async def _count(scope: Scope, record: Callable[[JobStats], bool]) -> None:
+    services: Services = scope["app"].state.services
+    try:
+        await run_in_threadpool(record, JobStats(services.redis))
+    except ArrayqError as exc:
+        log.warning("job metrics not updated: %s", exc)
+
+
+def install_metrics(app: FastAPI) -> None:
+    """Add `GET /metrics` and the request middleware to the app."""
+    app.state.metrics = Metrics(lambda: getattr(app.state, "services", None))
+    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
+    app.include_router(router)
