@@ -31,6 +31,10 @@ class LocalStore:
         if not (self.root.is_dir() and os.access(self.root, os.W_OK)):
             raise StorageUnavailable(f"storage folder {self.root} is not a writable directory")
 
+    def prepare(self, expire_after: timedelta) -> None:
+        """Nothing to set up: the worker's periodic cleanup deletes expired files."""
+        self.check()
+
     def write(self, key: str, chunks: Iterable[bytes | memoryview], length: int) -> None:
         path = self._path(key)
         try:

@@ -17,6 +17,10 @@ class ObjectStore(Protocol):
     def check(self) -> None:
         """Raise `StorageUnavailable` unless the store can be used (readiness)."""
 
+    def prepare(self, expire_after: timedelta) -> None:
+        """Set the store up at start-up (the bucket, an expiry rule where the store
+        has them); idempotent, so every process may call it."""
+
     def write(self, key: str, chunks: Iterable[bytes | memoryview], length: int) -> None:
         """Store `length` bytes given as chunks, atomically: readers see the whole
         object or none. Chunks are consumed as produced (no second full copy)."""

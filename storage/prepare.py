@@ -1,0 +1,35 @@
+"""`python -m storage.prepare`: create the bucket (and its expiry rule) before
+the API starts, waiting for the store to come up. The compose file's one-shot
+`createbucket` service runs it."""
+
+import logging
+import sys
+import time
+from datetime import timedelta
+
+from storage.errors import StorageUnavailable
+from storage.settings import get_settings
+from storage.stores import resolve_store
+
+log = logging.getLogger("arrayq.prepare")
+
+
+def prepare(attempts: int = 60, delay: float = 2.0) -> None:
+    settings = get_settings()
+    store = resolve_store(
+        settings.storage_url, public_endpoint=settings.s3_public_endpoint, region=settings.s3_region
+    )
+    for attempt in range(1, attempts + 1):
+        try:
+            store.prepare(timedelta(seconds=settings.result_ttl_seconds))
+            log.info("object store ready")
+            return
+        except StorageUnavailable as exc:
+            log.warning("waiting for the object store (%d/%d): %s", attempt, attempts, exc)
+            time.sleep(delay)
+    sys.exit("the object store never answered")
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
+    prepare()
