@@ -3,6 +3,7 @@
 Nothing is queued unless the op, its params and every input are valid.
 """
 
+import contextlib
 import hashlib
 from dataclasses import dataclass
 from typing import Any
@@ -14,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from api.errors import ApiError, validation_failed
 from api.services import Services
 from storage import codecs, keys, uploads
-from storage.errors import TooLarge
+from storage.errors import ArrayqError, BrokerUnavailable, TooLarge
 from storage.jobs import Job, NewJob
 from worker.enqueue import enqueue
 from worker.ops import Op
@@ -85,8 +86,19 @@ def submit_job(
         queue=op.queue,
     )
     job = services.jobs.create(new)
-    enqueue(services.celery, job.id, op, services.settings)
+    try:
+        enqueue(services.celery, job.id, op, services.settings)
+    except BrokerUnavailable:
+        _forget(services, job)
+        raise
     return Submitted(job, created=True)
+
+
+def _forget(services: Services, job: Job) -> None:
+    """Undo a submission that could not be queued, so no job waits forever."""
+    with contextlib.suppress(ArrayqError):
+        services.jobs.delete(job.id)
+        services.store.delete_prefix(keys.inputs_prefix(job.tenant, job.id))
 
 
 def find_op(services: Services, name: str) -> Op:
