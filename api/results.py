@@ -15,7 +15,8 @@ from api.negotiation import Format
 from api.ranges import parse_ranges
 from api.responses import NPY_MEDIA_TYPE, NpyFileResponse
 from api.services import Services
-from storage import codecs, colormaps, keys
+from storage import codecs, colormaps, keys, slicing
+from storage.errors import TooLarge
 from storage.jobs import Job, JobStatus
 
 
@@ -57,8 +58,11 @@ def result_response(
     redirect: bool = True,
     render: RenderOptions | None = None,
     range_header: str | None = None,
+    slice_text: str | None = None,
 ) -> Response:
     result = require_succeeded(job)
+    if slice_text is not None:
+        return sliced_response(services, job, fmt, slice_text, render or RenderOptions())
     if fmt == Format.AUTO:
         if "json" in result["formats"]:
             fmt = Format.JSON
@@ -146,6 +150,46 @@ def streamed_npy_response(
         media_type=NPY_MEDIA_TYPE,
         headers=headers,
     )
+
+
+def sliced_response(
+    services: Services, job: Job, fmt: Format, slice_text: str, render: RenderOptions
+) -> Response:
+    """A sub-array in any format, read without loading the whole result."""
+    result = job.result
+    index = slicing.parse_slice(slice_text, result["shape"])
+    itemsize = np.dtype(result["dtype"]).itemsize
+    nbytes = slicing.sliced_nbytes(result["shape"], itemsize, index)
+    limit = services.settings.max_input_bytes
+    if nbytes > limit:
+        raise TooLarge(f"the slice takes {nbytes} bytes, over the limit of {limit}; slice less")
+    if fmt == Format.AUTO:
+        fmt = Format.JSON if nbytes <= services.settings.inline_max_bytes else Format.NPY
+    if fmt == Format.JSON and nbytes > services.settings.inline_max_bytes:
+        raise not_acceptable(job, f"the slice takes {nbytes} bytes, over the inline JSON limit")
+    key = keys.result_object(job.tenant, job.id, "npy")
+    array = slicing.read_slice(services.store, key, index, max_bytes=limit)
+    headers = {"ETag": _etag(job, f"slice-{slice_text}")}
+    if fmt == Format.JSON:
+        return Response(
+            codecs.encode_array_json(array), media_type="application/json", headers=headers
+        )
+    if fmt == Format.PNG:
+        return Response(
+            codecs.encode_png(_sliced_image(job, array, render)),
+            media_type="image/png",
+            headers=headers,
+        )
+    content = b"".join(bytes(chunk) for chunk in codecs.npy_chunks(array))
+    return Response(content, media_type=NPY_MEDIA_TYPE, headers=headers)
+
+
+def _sliced_image(job: Job, array: np.ndarray, render: RenderOptions) -> np.ndarray:
+    if job.result["kind"] == "image" and codecs.is_image(array):
+        return array
+    if array.ndim == 2 and array.dtype.kind in "biuf":
+        return _render(array, render)
+    raise not_acceptable(job, f"no PNG for a slice of shape {list(array.shape)}")
 
 
 def load_result(services: Services, job: Job) -> np.ndarray:

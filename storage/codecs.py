@@ -440,12 +440,17 @@ def _read_into(stream: BinaryIO, target: memoryview) -> None:
 # PNG
 
 
+def is_image(array: np.ndarray) -> bool:
+    """A uint8 HxW (gray), HxWx3 (RGB) or HxWx4 (RGBA) array."""
+    gray = array.ndim == 2
+    color = array.ndim == 3 and array.shape[2] in (3, 4)
+    return array.dtype == np.uint8 and (gray or color)
+
+
 def encode_png(image: np.ndarray, *, compress_level: int = PNG_COMPRESS_LEVEL) -> bytes:
     """PNG bytes of a uint8 image: HxW (gray), HxWx3 (RGB) or HxWx4 (RGBA)."""
     image = np.asarray(image)
-    gray = image.ndim == 2
-    color = image.ndim == 3 and image.shape[2] in (3, 4)
-    if image.dtype != np.uint8 or not (gray or color) or 0 in image.shape:
+    if not is_image(image) or 0 in image.shape:
         raise InvalidArray(
             f"an image is a uint8 HxW, HxWx3 or HxWx4 array, not {image.dtype} {image.shape}"
         )

@@ -53,6 +53,9 @@ def get_result(
     accept: Annotated[str | None, Header()] = None,
     range: Annotated[str | None, Header(max_length=1000)] = None,
     redirect: bool = True,
+    slice: Annotated[
+        str | None, Query(max_length=500, description="NumPy basic slicing, e.g. 0:100,::2")
+    ] = None,
     cmap: Annotated[str, Query(max_length=50)] = "viridis",
     vmin: float | None = None,
     vmax: float | None = None,
@@ -62,7 +65,9 @@ def get_result(
     if fmt is None:
         raise not_acceptable(job, f"cannot serve {accept!r}; ask for JSON, .npy or PNG")
     render = RenderOptions(cmap=cmap, vmin=vmin, vmax=vmax)
-    return result_response(services, job, fmt, redirect=redirect, render=render, range_header=range)
+    return result_response(
+        services, job, fmt, redirect=redirect, render=render, range_header=range, slice_text=slice
+    )
 
 
 @router.get("/jobs/{job_id}/result/url", summary="A signed, expiring download link")
