@@ -54,9 +54,7 @@ def worker(
 
 UrlOption = Annotated[
     str | None,
-    typer.Option(
-        "--url", envvar="ARRAYQ_URL", help="API base URL (default http://127.0.0.1:8000)"
-    ),
+    typer.Option("--url", envvar="ARRAYQ_URL", help="API base URL (default http://127.0.0.1:8000)"),
 ]
 ApiKeyOption = Annotated[
     str | None, typer.Option("--api-key", envvar="ARRAYQ_API_KEY", help="API key (Bearer)")
