@@ -98,18 +98,20 @@ class JobCollector(Collector):
 
     def collect(self) -> Iterable[Metric]:
         up = GaugeMetricFamily("arrayq_job_stats_up", "1 when the job metrics could be read")
-        services = self.services()
         try:
-            if services is None:
-                raise ArrayqError("the API has not started")
-            snapshot = JobStats(services.redis).snapshot()
-            lengths = queue_lengths(services.redis)
+            families = self._read()
         except (ArrayqError, redis.RedisError) as exc:
             log.warning("job metrics unavailable: %s", exc)
-            up.add_metric([], 0)
-            return [up]
-        up.add_metric([], 1)
-        return [up, *job_families(snapshot), queue_family(lengths)]
+            families = []
+        up.add_metric([], 1 if families else 0)
+        return [up, *families]
+
+    def _read(self) -> list[Metric]:
+        services = self.services()
+        if services is None:
+            return []  # scraped before the app started
+        snapshot = JobStats(services.redis).snapshot()
+        return [*job_families(snapshot), queue_family(queue_lengths(services.redis))]
 
 
 def job_families(snapshot: StatsSnapshot) -> list[Metric]:
@@ -117,9 +119,10 @@ def job_families(snapshot: StatsSnapshot) -> list[Metric]:
     for op, count in sorted(snapshot.submitted.items()):
         submitted.add_metric([op], count)
     finished = CounterMetricFamily(
-        "arrayq_jobs_finished", "Jobs that reached a final status, by op and status",
+        "arrayq_jobs_finished",
+        "Jobs that reached a final status, by op and status",
         labels=["op", "status"],
-    )  # fmt: skip
+    )
     for (op, status), count in sorted(snapshot.finished.items()):
         finished.add_metric([op, status], count)
     durations = HistogramMetricFamily(
@@ -171,10 +174,12 @@ class Metrics:
 class _Exchange:
     """What the middleware saw of one request and its response."""
 
+    started: float
     status: int = 500
     content_type: str = ""
     content_length: int = 0
     body_bytes: int = 0
+    recorded: bool = False
 
 
 def route_label(scope: Scope) -> str:
@@ -187,10 +192,17 @@ def method_label(scope: Scope) -> str:
     return method if method in _METHODS else "other"
 
 
+def is_last(message: Message) -> bool:
+    if message["type"] == "http.response.body":
+        return not message.get("more_body", False)
+    return message["type"] == "http.response.pathsend"
+
+
 class MetricsMiddleware:
     """Times each request by route template (bounded labels, unlike raw paths),
     counts result bytes sent, and reports job submissions and cancellations to
-    the job counters before the client sees the response."""
+    the job counters. Everything is recorded before the response's last message
+    goes out, so a client that reads /metrics next sees its own request."""
 
     def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
         self.app = app
@@ -200,17 +212,19 @@ class MetricsMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        exchange = _Exchange()
-        started = time.perf_counter()
+        exchange = _Exchange(started=time.perf_counter())
 
         async def observe(message: Message) -> None:
             await self._on_message(scope, exchange, message)
+            if is_last(message):
+                self._record(scope, exchange)
             await send(message)
 
         try:
             await self.app(scope, receive, observe)
         finally:
-            self._record(scope, exchange, time.perf_counter() - started)
+            if not exchange.recorded:  # the response failed or never finished
+                self._record(scope, exchange)
 
     async def _on_message(self, scope: Scope, exchange: _Exchange, message: Message) -> None:
         if message["type"] == "http.response.start":
@@ -224,8 +238,10 @@ class MetricsMiddleware:
         elif message["type"] == "http.response.pathsend":
             exchange.body_bytes += exchange.content_length
 
-    def _record(self, scope: Scope, exchange: _Exchange, seconds: float) -> None:
+    def _record(self, scope: Scope, exchange: _Exchange) -> None:
+        exchange.recorded = True
         route = route_label(scope)
+        seconds = time.perf_counter() - exchange.started
         self.metrics.requests.labels(route, method_label(scope), str(exchange.status)).observe(
             seconds
         )

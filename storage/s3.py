@@ -77,7 +77,6 @@ class S3Store:
         check_bucket_name(bucket_name=bucket, strict=True)
         self.bucket = bucket
         self.endpoint = endpoint
-        self._bucket_ready = False
         http = _pool_manager()
         credentials = {"access_key": access_key, "secret_key": secret_key, "region": region}
         self._client = Minio(endpoint=endpoint, secure=secure, http_client=http, **credentials)
@@ -114,16 +113,13 @@ class S3Store:
         """Create the bucket unless it exists; True when this call created it."""
         with _translated(self.bucket):
             if self._client.bucket_exists(bucket_name=self.bucket):
-                self._bucket_ready = True
                 return False
             try:
                 self._client.make_bucket(bucket_name=self.bucket)
             except S3Error as exc:
                 if exc.code in _EXISTING_BUCKET_CODES:
-                    self._bucket_ready = True
                     return False
                 raise
-        self._bucket_ready = True
         log.info("created bucket %s on %s", self.bucket, self.endpoint)
         return True
 
@@ -139,8 +135,7 @@ class S3Store:
         one part in memory. A store that is briefly away is waited for (with
         backoff) before any chunk is consumed; the upload itself is retried only
         when the chunks can be replayed (a list, not a one-shot generator)."""
-        if not self._bucket_ready:
-            _retrying(self.ensure_bucket)
+        _retrying(self.ensure_bucket)  # also waits for a store that is briefly away
         upload = partial(self._put, key, chunks, length)
         if iter(chunks) is chunks:
             upload()

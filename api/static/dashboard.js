@@ -110,6 +110,10 @@
     return node;
   }
 
+  function secondaryButton(text) {
+    return element("button", { type: "button", className: "secondary", textContent: text });
+  }
+
   function showOps() {
     const select = $("op");
     const previous = select.value;
@@ -156,7 +160,8 @@
   }
 
   function paramHint(spec, required) {
-    const type = spec.kind === "array" ? `list of ${(spec.items || {}).type || "values"}` : spec.kind;
+    const itemType = (spec.items || {}).type || "values";
+    const type = spec.kind === "array" ? `list of ${itemType}` : spec.kind;
     return required ? `${type}, required` : type;
   }
 
@@ -164,18 +169,21 @@
     if (spec.kind === "enum") {
       const choices = spec.nullable ? ["", ...spec.enum] : spec.enum;
       const select = element("select");
-      select.append(...choices.map((choice) => new Option(choice === "" ? "(none)" : choice, choice)));
+      select.append(...choices.map((choice) => new Option(choice || "(none)", choice)));
       select.value = value == null ? "" : String(value);
       return select;
     }
-    if (spec.kind === "boolean") return element("input", { type: "checkbox", checked: Boolean(value) });
+    if (spec.kind === "boolean") {
+      return element("input", { type: "checkbox", checked: Boolean(value) });
+    }
     const input = element("input", { type: "text", value: formatDefault(spec.kind, value) });
     if (spec.kind === "integer" || spec.kind === "number") {
       Object.assign(input, { type: "number", step: spec.kind === "integer" ? "1" : "any" });
       if (spec.minimum !== undefined) input.min = spec.minimum;
       if (spec.maximum !== undefined) input.max = spec.maximum;
     }
-    input.placeholder = { array: "e.g. 3, 4", json: "JSON" }[spec.kind] || (spec.nullable ? "none" : "");
+    const placeholders = { array: "e.g. 3, 4", json: "JSON" };
+    input.placeholder = placeholders[spec.kind] || (spec.nullable ? "none" : "");
     return input;
   }
 
@@ -190,7 +198,7 @@
     area.value = JSON.stringify(randomArray(DEFAULT_INPUT_SHAPE));
     const shape = element("input", { type: "text", value: DEFAULT_INPUT_SHAPE.join(", ") });
     shape.setAttribute("aria-label", `shape of a random ${name}`);
-    const fill = element("button", { type: "button", className: "secondary", textContent: "Random" });
+    const fill = secondaryButton("Random");
     fill.addEventListener("click", () => {
       try {
         area.value = JSON.stringify(randomArray(parseList(shape.value)));
@@ -337,8 +345,10 @@
     }
     cells.created.textContent = formatTime(job.created_at);
     cells.created.title = job.created_at;
-    cells.op.append(job.op, element("br"), element("code", { textContent: job.id.slice(0, 8), title: job.id }));
-    cells.progress.append(element("progress", { max: 1, value: 0 }), element("span", { className: "percent" }));
+    const shortId = element("code", { textContent: job.id.slice(0, 8), title: job.id });
+    cells.op.append(job.op, element("br"), shortId);
+    const bar = element("progress", { max: 1, value: 0 });
+    cells.progress.append(bar, element("span", { className: "percent" }));
     return { element: tr, cells, job: null };
   }
 
@@ -354,7 +364,8 @@
 
   function showStatus(row, job) {
     const { cells } = row;
-    cells.status.replaceChildren(element("span", { className: `status ${job.status}`, textContent: job.status }));
+    const badge = element("span", { className: `badge ${job.status}`, textContent: job.status });
+    cells.status.replaceChildren(badge);
     cells.actions.replaceChildren();
     if (!FINAL.has(job.status)) cells.actions.append(cancelButton(job));
     if (job.status === "failed" && job.error) {
@@ -370,11 +381,12 @@
 
   function describeResult(result) {
     const shape = result.shape.length ? result.shape.join(" × ") : "scalar";
-    return [element("strong", { textContent: shape }), ` ${result.dtype}`, element("br"), formatBytes(result.nbytes)];
+    const size = formatBytes(result.nbytes);
+    return [element("strong", { textContent: shape }), ` ${result.dtype}`, element("br"), size];
   }
 
   function cancelButton(job) {
-    const button = element("button", { type: "button", className: "secondary", textContent: "Cancel" });
+    const button = secondaryButton("Cancel");
     button.addEventListener("click", async () => {
       button.disabled = true;
       try {
@@ -439,8 +451,13 @@
   }
 
   function formatValue(value) {
-    if (Array.isArray(value)) return `${formatValue(value[0])}${value[1] < 0 ? "-" : "+"}${formatValue(Math.abs(value[1]))}j`;
-    if (typeof value === "number" && !Number.isInteger(value)) return String(Number(value.toPrecision(5)));
+    if (Array.isArray(value)) {
+      const [real, imaginary] = value.map(formatValue);
+      return imaginary.startsWith("-") ? `${real}${imaginary}j` : `${real}+${imaginary}j`;
+    }
+    if (typeof value === "number" && !Number.isInteger(value)) {
+      return String(Number(value.toPrecision(5)));
+    }
     return String(value);
   }
 
