@@ -1,0 +1,58 @@
+"""How big and how often: the full suite, or the quick one CI runs."""
+
+from dataclasses import dataclass
+
+MIB = 1 << 20
+
+
+@dataclass(frozen=True)
+class Plan:
+    quick: bool
+    json_sizes: tuple[int, ...]
+    json_repeat: int
+    # Single calls on small arrays are too short to time alone: each sample times
+    # a batch of calls that together touch about this many elements.
+    json_batch_elements: int
+    download_runs: tuple[tuple[int, int], ...]  # (file bytes, timed runs of each way)
+    # StreamingResponse(BytesIO) is measured for this long rather than to the end.
+    stream_cap_seconds: float
+    sequential_jobs: int
+    queued_jobs: int
+    bare_round_trips: int
+    upload_bytes: int
+    upload_repeat: int
+    png_side: int
+    png_repeat: int
+
+
+FULL = Plan(
+    quick=False,
+    json_sizes=(1_000, 100_000, 1_000_000),
+    json_repeat=7,
+    json_batch_elements=1_000_000,
+    download_runs=((100 * MIB, 5), (1024 * MIB, 3)),
+    stream_cap_seconds=10.0,
+    sequential_jobs=500,
+    queued_jobs=5_000,
+    bare_round_trips=500,
+    upload_bytes=1024 * MIB,
+    upload_repeat=3,
+    png_side=2048,
+    png_repeat=3,
+)
+
+QUICK = Plan(
+    quick=True,
+    json_sizes=(1_000, 100_000),
+    json_repeat=1,
+    json_batch_elements=10_000,
+    download_runs=((16 * MIB, 1),),
+    stream_cap_seconds=2.0,
+    sequential_jobs=10,
+    queued_jobs=100,
+    bare_round_trips=10,
+    upload_bytes=16 * MIB,
+    upload_repeat=1,
+    png_side=512,
+    png_repeat=1,
+)

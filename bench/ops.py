@@ -1,0 +1,12 @@
+"""Ops for the benchmarks, loaded by the workers through ARRAYQ_OPS_MODULES=bench.ops."""
+
+import numpy as np
+from pydantic import BaseModel
+
+from worker.ops import op
+
+
+@op("noop")
+def noop(params: BaseModel, progress) -> np.ndarray:
+    """Do nothing: a 0-d result, to measure what a job costs around its op."""
+    return np.zeros((), dtype=np.uint8)
