@@ -39,7 +39,7 @@ FINAL_STATUSES = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CAN
 
 # Status change guarded by the current status and, when given, the run that owns
 # the job. ARGV: allowed statuses (comma list), run_id guard ('' = any), new
-# status, ttl seconds, event type, then field/value pairs to set.
+# status, ttl seconds, event type, now, then field/value pairs to set.
 _TRANSITION = """
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return {0, ''} end
@@ -47,8 +47,10 @@ if not string.find(',' .. ARGV[1] .. ',', ',' .. status .. ',', 1, true) then
   return {-1, status}
 end
 if ARGV[2] ~= '' and redis.call('HGET', KEYS[1], 'run_id') ~= ARGV[2] then return {-2, status} end
-redis.call('HSET', KEYS[1], 'status', ARGV[3], unpack(ARGV, 6))
+redis.call('HSET', KEYS[1], 'status', ARGV[3], unpack(ARGV, 7))
 redis.call('ZREM', KEYS[2], KEYS[3])
+redis.call('ZREM', KEYS[5], KEYS[3])
+if ARGV[3] == 'queued' then redis.call('ZADD', KEYS[5], ARGV[6], KEYS[3]) end
 redis.call('EXPIRE', KEYS[1], ARGV[4])
 redis.call('PUBLISH', KEYS[4], ARGV[5])
 return {1, status}
@@ -73,6 +75,7 @@ redis.call('HSET', KEYS[1], 'status', 'running', 'run_id', ARGV[1], 'heartbeat',
            'started_at', ARGV[6], 'worker', ARGV[5], 'progress', '0')
 redis.call('HINCRBY', KEYS[1], 'attempts', 1)
 redis.call('ZADD', KEYS[2], ARGV[2], KEYS[3])
+redis.call('ZREM', KEYS[5], KEYS[3])
 redis.call('PUBLISH', KEYS[4], 'status')
 return {1, status}
 """
@@ -117,6 +120,7 @@ class Job:
     result: dict[str, Any] | None = None
     run_id: str = ""
     heartbeat: float = 0.0
+    worker: str = ""
 
     @classmethod
     def from_hash(cls, fields: dict[str, str]) -> "Job":
@@ -138,6 +142,7 @@ class Job:
             result=orjson.loads(fields["result"]) if fields.get("result") else None,
             run_id=fields.get("run_id", ""),
             heartbeat=float(fields.get("heartbeat") or 0.0),
+            worker=fields.get("worker", ""),
         )
 
     def document(self) -> dict[str, Any]:
@@ -208,6 +213,7 @@ class JobStore:
             pipe.expire(keys.job_key(job_id), self.ttl)
             pipe.zadd(index, {job_id: seq})
             pipe.expire(index, self.ttl)
+            pipe.zadd(keys.queued_key(), {job_id: time.time()})
             pipe.execute()
         return Job.from_hash(fields)
 
@@ -266,6 +272,29 @@ class JobStore:
         """Running jobs whose last heartbeat is older than the given time."""
         with translate_redis_errors():
             return list(self.redis.zrangebyscore(keys.running_key(), "-inf", heartbeat_before))
+
+    def queued_ids(self, *, queued_before: float) -> list[str]:
+        """Queued jobs that were (re-)queued before the given time."""
+        with translate_redis_errors():
+            return list(self.redis.zrangebyscore(keys.queued_key(), "-inf", queued_before))
+
+    def running_count(self) -> int:
+        with translate_redis_errors():
+            return int(self.redis.zcard(keys.running_key()))
+
+    def queued_count(self) -> int:
+        with translate_redis_errors():
+            return int(self.redis.zcard(keys.queued_key()))
+
+    def touch_queued(self, job_id: str) -> None:
+        """Count a queued job as queued from now (it was just put on the queue again)."""
+        with translate_redis_errors():
+            self.redis.zadd(keys.queued_key(), {job_id: time.time()}, xx=True)
+
+    def drop_queued(self, job_id: str) -> None:
+        """Forget a queued id whose record has expired."""
+        with translate_redis_errors():
+            self.redis.zrem(keys.queued_key(), job_id)
 
     # transitions
 
@@ -363,6 +392,7 @@ class JobStore:
             pipe.delete(keys.job_key(job_id))
             pipe.zrem(keys.tenant_jobs_key(job.tenant), job_id)
             pipe.zrem(keys.running_key(), job_id)
+            pipe.zrem(keys.queued_key(), job_id)
             pipe.execute()
 
     def _change(
@@ -378,10 +408,16 @@ class JobStore:
         with translate_redis_errors():
             code, _ = self._transition(
                 keys=self._script_keys(job_id),
-                args=[",".join(allowed), run_id, to.value, self.ttl, "status", *pairs],
+                args=[",".join(allowed), run_id, to.value, self.ttl, "status", time.time(), *pairs],
             )
         return code == 1
 
     @staticmethod
     def _script_keys(job_id: str) -> list[str]:
-        return [keys.job_key(job_id), keys.running_key(), job_id, keys.job_channel(job_id)]
+        return [
+            keys.job_key(job_id),
+            keys.running_key(),
+            job_id,
+            keys.job_channel(job_id),
+            keys.queued_key(),
+        ]

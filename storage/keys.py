@@ -44,6 +44,11 @@ def running_key() -> str:
     return f"{PREFIX}:running"
 
 
+def queued_key() -> str:
+    """Sorted set of queued job ids scored by when they were (re-)queued."""
+    return f"{PREFIX}:queued"
+
+
 def idempotency_key(tenant: str, digest: str) -> str:
     return f"{PREFIX}:idem:{tenant}:{digest}"
 

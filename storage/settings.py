@@ -32,10 +32,24 @@ class Settings(BaseSettings):
     heartbeat_seconds: float = Field(default=2.0, gt=0)
     heartbeat_timeout_seconds: float = Field(default=30.0, gt=0)
     max_attempts: int = Field(default=3, ge=1)
+    # The broker hands an unacknowledged message to another worker after this
+    # long (its worker died between taking a message and claiming the job); a
+    # copy that finds its job alive elsewhere steps aside.
+    visibility_timeout_seconds: float = Field(default=30.0, gt=0)
+    # A pool process is replaced after a job that took it past this (0 = never).
+    worker_max_memory_mb: int = Field(default=2048, ge=0)
     # Global op time limits; an op may set its own.
     soft_time_limit_seconds: float = Field(default=3600.0, gt=0)
     hard_time_limit_seconds: float = Field(default=3660.0, gt=0)
     cleanup_interval_seconds: float = Field(default=300.0, gt=0)
+    # Requests per minute per tenant, shared by all API replicas through Redis;
+    # 0 turns the limit off. A tenant may spend `rate_limit_burst` requests at
+    # once (0 = the per-minute number).
+    rate_limit_per_minute: int = Field(default=0, ge=0)
+    rate_limit_burst: int = Field(default=0, ge=0)
+    # Bounds of a JSON request body once parsed: nesting levels and values.
+    max_json_depth: int = Field(default=64, ge=8, le=200)
+    max_json_values: int = Field(default=33_554_432, gt=0)
 
     @field_validator("api_keys", "ops_modules", "s3_public_endpoint", "signing_key")
     @classmethod

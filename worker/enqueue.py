@@ -12,6 +12,8 @@ from worker.ops import Op
 def enqueue(app: Celery, job_id: str, op: Op, settings: Settings) -> None:
     soft = op.soft_time_limit or settings.soft_time_limit_seconds
     hard = op.hard_time_limit or max(settings.hard_time_limit_seconds, soft + 5)
+    # Celery's prefork pool arms the hard timer only when the soft one fires.
+    soft = min(soft, hard)
     try:
         app.send_task(
             TASK_NAME,

@@ -1,15 +1,20 @@
 """Starting one Celery worker process for arrayq."""
 
+import logging
 import os
 import socket
 
-from celery import signals
+from celery import Celery, signals
+from celery.exceptions import TimeLimitExceeded
 
+from storage.errors import ArrayqError
 from storage.settings import get_settings
 from worker.celery_app import QUEUES, create_celery
 from worker.context import build_context
-from worker.maintenance import Maintenance
+from worker.maintenance import Maintenance, fail_past_hard_limit
 from worker.ops import load_ops
+
+log = logging.getLogger(__name__)
 
 
 def run_worker(
@@ -18,27 +23,49 @@ def run_worker(
     settings = get_settings()
     load_ops(settings.ops_module_names())  # a broken ops module fails here, at start
     app = create_celery(settings)
-    maintenance: list[Maintenance] = []
-
-    @signals.worker_ready.connect(weak=False)
-    def start_maintenance(**_: object) -> None:
-        maintenance.append(Maintenance(build_context(), app))
-        maintenance[0].start()
-
-    @signals.worker_shutting_down.connect(weak=False)
-    def stop_maintenance(**_: object) -> None:
-        for thread in maintenance:
-            thread.stopping.set()
-
+    node = f"arrayq-{os.getpid()}@{socket.gethostname()}"
+    MainProcess(app, node).connect()
     app.worker_main(
         [
             "worker",
             f"--concurrency={concurrency}",
             f"--queues={queues}",
-            f"--hostname=arrayq-{os.getpid()}@{socket.gethostname()}",
+            f"--hostname={node}",
             f"--loglevel={loglevel}",
             "--pool=prefork",
             "--without-gossip",
             "--without-mingle",
         ]
     )
+
+
+class MainProcess:
+    """Duties of the worker's main process (not its pool), run on Celery's signals."""
+
+    def __init__(self, app: Celery, node: str) -> None:
+        self.app = app
+        self.node = node
+        self.maintenance: Maintenance | None = None
+
+    def connect(self) -> None:
+        signals.worker_ready.connect(self.start_maintenance, weak=False)
+        signals.worker_shutting_down.connect(self.stop_maintenance, weak=False)
+        signals.task_failure.connect(self.fail_on_hard_limit, weak=False)
+
+    def start_maintenance(self, **_: object) -> None:
+        self.maintenance = Maintenance(build_context(), self.app)
+        self.maintenance.start()
+
+    def stop_maintenance(self, **_: object) -> None:
+        if self.maintenance is not None:
+            self.maintenance.stopping.set()
+
+    def fail_on_hard_limit(self, task_id: str, exception: BaseException, **_: object) -> None:
+        """Sent here, in the main process, when the hard limit killed a pool process."""
+        if not isinstance(exception, TimeLimitExceeded) or self.maintenance is None:
+            return
+        limit = float(exception.args[0]) if exception.args else 0.0
+        try:
+            fail_past_hard_limit(self.maintenance.ctx, task_id, self.node, limit)
+        except ArrayqError as exc:
+            log.warning("job %s passed its hard time limit; not marked failed: %s", task_id, exc)

@@ -1,8 +1,13 @@
 """Background duties of every worker process, all idempotent across workers:
-re-queue jobs whose worker died (stale heartbeat), and delete expired objects.
+re-queue jobs whose worker died (stale heartbeat), queue again jobs whose
+message was lost, and delete expired objects.
 
 Re-queueing by heartbeat bounds the delay to about `heartbeat_timeout_seconds`
-plus one sweep, instead of the broker's visibility timeout (an hour).
+plus one sweep. A message can also vanish with no run to notice: kombu pops it
+(BRPOP) before recording it as taken, so a worker killed in between loses it.
+Such a job stays queued with no message anywhere; it is queued again once it
+has waited a visibility timeout. A duplicate message is harmless: only one
+run can claim a job.
 """
 
 import logging
@@ -12,14 +17,20 @@ from datetime import timedelta
 
 from celery import Celery
 
-from storage.errors import ArrayqError
+from storage.errors import ArrayqError, NotFound
 from storage.jobs import JobStatus
+from storage.settings import Settings
+from worker import broker
 from worker.enqueue import enqueue
 from worker.ops import UnknownOp, get_op
 from worker.runner import WorkerContext
 
 log = logging.getLogger(__name__)
 SWEEP_SECONDS = 5.0
+
+
+def sweep_seconds(settings: Settings) -> float:
+    return min(SWEEP_SECONDS, settings.heartbeat_timeout_seconds / 2)
 
 
 def requeue_orphans(ctx: WorkerContext, app: Celery) -> list[str]:
@@ -40,6 +51,57 @@ def requeue_orphans(ctx: WorkerContext, app: Celery) -> list[str]:
     return requeued
 
 
+def requeue_lost_messages(ctx: WorkerContext, app: Celery) -> list[str]:
+    """Queue again every job queued for a visibility timeout with no message for it."""
+    cutoff = time.time() - ctx.settings.visibility_timeout_seconds
+    waiting = ctx.jobs.queued_ids(queued_before=cutoff)
+    if not waiting or not _messages_may_be_missing(ctx):
+        return []
+    present = broker.job_ids(ctx.jobs.redis)
+    requeued = []
+    for job_id in waiting:
+        if job_id not in present and _enqueue_again(ctx, app, job_id):
+            requeued.append(job_id)
+            log.warning("job %s had no message on the queue; queued again", job_id)
+    return requeued
+
+
+def _messages_may_be_missing(ctx: WorkerContext) -> bool:
+    """Cheap test before reading the queues: fewer messages (leaving out one
+    per running job) than queued jobs."""
+    messages = broker.message_count(ctx.jobs.redis) - ctx.jobs.running_count()
+    return ctx.jobs.queued_count() > messages
+
+
+def _enqueue_again(ctx: WorkerContext, app: Celery, job_id: str) -> bool:
+    try:
+        job = ctx.jobs.get(job_id)
+    except NotFound:
+        ctx.jobs.drop_queued(job_id)
+        return False
+    if job.status != JobStatus.QUEUED:
+        return False
+    ctx.jobs.touch_queued(job_id)
+    try:
+        enqueue(app, job_id, get_op(job.op), ctx.settings)
+    except UnknownOp:
+        log.warning("job %s had no message on the queue; its op %s is unknown", job_id, job.op)
+        return False
+    return True
+
+
+def fail_past_hard_limit(ctx: WorkerContext, job_id: str, worker_name: str, limit: float) -> bool:
+    """Fail a job whose pool process Celery killed at the hard time limit.
+
+    Runs in the worker's main process, which knows only the job id: the run it
+    fails is the one this worker started, if the job is still running there."""
+    job = ctx.jobs.get(job_id)
+    if job.status != JobStatus.RUNNING or job.worker != worker_name:
+        return False
+    message = f"the job ran past its hard time limit of {limit:g} s and was stopped"
+    return ctx.jobs.fail(job_id, error_type="timeout", message=message, run_id=job.run_id)
+
+
 class Maintenance(threading.Thread):
     def __init__(self, ctx: WorkerContext, app: Celery) -> None:
         super().__init__(name="arrayq-maintenance", daemon=True)
@@ -49,12 +111,15 @@ class Maintenance(threading.Thread):
         self._last_cleanup = 0.0
 
     def run(self) -> None:
-        while not self.stopping.wait(SWEEP_SECONDS):
+        while not self.stopping.wait(sweep_seconds(self.ctx.settings)):
             try:
                 requeue_orphans(self.ctx, self.app)
+                requeue_lost_messages(self.ctx, self.app)
                 self._cleanup_if_due()
             except ArrayqError as exc:
                 log.warning("maintenance skipped: %s", exc)
+            except Exception:  # the thread must outlive any one bad sweep
+                log.exception("maintenance sweep failed")
 
     def _cleanup_if_due(self) -> None:
         if time.monotonic() - self._last_cleanup < self.ctx.settings.cleanup_interval_seconds:

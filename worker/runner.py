@@ -19,6 +19,7 @@ from storage import codecs, keys
 from storage.errors import ArrayqError, Conflict, StorageUnavailable
 from storage.jobs import Job, JobStatus, JobStore
 from storage.settings import Settings
+from storage.stats import JobStats
 from storage.stores import ObjectStore
 from worker.monitor import JobCancelled, RunMonitor
 from worker.ops import Op, get_op
@@ -48,7 +49,17 @@ def run_job(ctx: WorkerContext, job_id: str) -> None:
     run_id = keys.new_id()
     job = _claim(ctx, job_id, run_id)
     if job is None:
+        _count_finished(ctx, job_id)
         return
+    started = time.monotonic()
+    try:
+        _run_claimed(ctx, job, run_id)
+    finally:
+        _count_finished(ctx, job_id, time.monotonic() - started)
+
+
+def _run_claimed(ctx: WorkerContext, job: Job, run_id: str) -> None:
+    job_id = job.id
     with RunMonitor(ctx.jobs, job_id, run_id, interval=_monitor_interval(ctx.settings)) as monitor:
         try:
             result = _compute(ctx, job, monitor)
@@ -63,6 +74,14 @@ def run_job(ctx: WorkerContext, job_id: str) -> None:
             return
     if not ctx.jobs.succeed(job_id, run_id=run_id, result=meta):
         log.info("job %s finished but no longer owned by this run; result not recorded", job_id)
+
+
+def _count_finished(ctx: WorkerContext, job_id: str, run_seconds: float | None = None) -> None:
+    """Count the job's outcome for /metrics (once per job, whoever reports it first)."""
+    try:
+        JobStats(ctx.jobs.redis).record_finished(job_id, run_seconds)
+    except ArrayqError as exc:
+        log.warning("job %s: outcome not counted: %s", job_id, exc)
 
 
 def _claim(ctx: WorkerContext, job_id: str, run_id: str) -> Job | None:
@@ -129,18 +148,12 @@ def validate_result(op: Op, result: object, max_bytes: int) -> np.ndarray:
     except ArrayqError as exc:
         raise InvalidResult(f"op {op.name!r} returned an unsupported array: {exc}") from exc
     check_result_size(array.nbytes, max_bytes)
-    if op.result == "image" and not is_image(array):
+    if op.result == "image" and not codecs.is_image(array):
         raise InvalidResult(
             f"op {op.name!r} must return a uint8 H x W, H x W x 3 or H x W x 4 image, "
             f"got {array.dtype} {array.shape}"
         )
     return array
-
-
-def is_image(array: np.ndarray) -> bool:
-    if array.dtype != np.uint8:
-        return False
-    return array.ndim == 2 or (array.ndim == 3 and array.shape[2] in (3, 4))
 
 
 def result_formats(array: np.ndarray, kind: str, inline_max_bytes: int) -> list[str]:

@@ -1,5 +1,9 @@
 """User ops loaded through ARRAYQ_OPS_MODULES in the integration tests."""
 
+import os
+import signal
+import time
+
 import numpy as np
 from pydantic import BaseModel
 
@@ -31,3 +35,79 @@ def fail(params: FailParams, progress) -> np.ndarray:
 def identity(params: BaseModel, progress, x: np.ndarray) -> np.ndarray:
     """Return the input unchanged (for round-trip tests)."""
     return x
+
+
+# Fault-injection ops for tests/integration/test_faults_*.py.
+
+
+class SecondsParams(BaseModel):
+    seconds: float = 30.0
+
+
+@op("crash")
+def crash(params: BaseModel, progress) -> np.ndarray:
+    """Kill the worker process that runs it, every time."""
+    os._exit(1)
+
+
+@op("spin", params=SecondsParams, soft_time_limit=1.0)
+def spin(params: SecondsParams, progress) -> np.ndarray:
+    """Busy-loop in pure Python, never calling `progress`; soft limit 1 s."""
+    deadline = time.monotonic() + params.seconds
+    while time.monotonic() < deadline:
+        pass
+    return np.array(params.seconds)
+
+
+@op("stuck", params=SecondsParams, soft_time_limit=1.0, hard_time_limit=3.0)
+def stuck(params: SecondsParams, progress) -> np.ndarray:
+    """One long C call deaf to the soft limit's signal (as a C extension that
+    never returns to Python is); only the hard limit (3 s) can stop it."""
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1})
+    try:
+        time.sleep(params.seconds)
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+    return np.array(params.seconds)
+
+
+@op("pid")
+def pid(params: BaseModel, progress) -> np.ndarray:
+    """The process id of the pool process that runs it."""
+    return np.array(os.getpid(), dtype=np.int64)
+
+
+class HogParams(BaseModel):
+    megabytes: int = 200
+
+
+@op("hog", params=HogParams)
+def hog(params: HogParams, progress) -> np.ndarray:
+    """Touch `megabytes` of memory; return the pid of the pool process."""
+    block = np.ones(params.megabytes << 20, dtype=np.uint8)
+    assert int(block[::4096].sum()) == len(block[::4096])
+    return np.array(os.getpid(), dtype=np.int64)
+
+
+class BytesParams(BaseModel):
+    nbytes: int = 1 << 20
+
+
+@op("zeros", params=BytesParams)
+def zeros(params: BytesParams, progress) -> np.ndarray:
+    """`nbytes` zero bytes, with no size bound declared up front."""
+    return np.zeros(params.nbytes, dtype=np.uint8)
+
+
+class TallyParams(BaseModel):
+    token: int
+
+
+@op("tally", params=TallyParams)
+def tally(params: TallyParams, progress) -> np.ndarray:
+    """Append the token to $ARRAYQ_TEST_TALLY_FILE (one line per completed run)."""
+    path = os.environ.get("ARRAYQ_TEST_TALLY_FILE")
+    if path:
+        with open(path, "a") as out:
+            out.write(f"{params.token}\n")
+    return np.array(params.token, dtype=np.int64)
