@@ -37,7 +37,6 @@ from prometheus_client.core import (
 from prometheus_client.gc_collector import GCCollector
 from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
-from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.responses import NPY_MEDIA_TYPE
@@ -232,7 +231,6 @@ class MetricsMiddleware:
             exchange.status = message["status"]
             exchange.content_type = headers.get("content-type", "").split(";")[0].strip()
             exchange.content_length = int(headers.get("content-length") or 0)
-            await count_job_change(scope, exchange.status, headers)
         elif message["type"] == "http.response.body":
             exchange.body_bytes += len(message.get("body", b""))
         elif message["type"] == "http.response.pathsend":
@@ -255,25 +253,6 @@ def _headers(message: Message) -> dict[str, str]:
         name.decode("latin-1").lower(): value.decode("latin-1")
         for name, value in message.get("headers", [])
     }
-
-
-async def count_job_change(scope: Scope, status: int, headers: dict[str, str]) -> None:
-    """A 202 to `POST /jobs` is a new job; a 204 to `DELETE /jobs/{id}` may be a cancellation."""
-    route, method = route_label(scope), scope.get("method")
-    if route == "/jobs" and method == "POST" and status == 202:
-        job_id = headers.get("location", "").rpartition("/")[2]
-        await _count(scope, lambda stats: stats.record_submitted(job_id))
-    elif route == "/jobs/{job_id}" and method == "DELETE" and status == 204:
-        job_id = scope.get("path_params", {}).get("job_id", "")
-        await _count(scope, lambda stats: stats.record_finished(job_id))
-
-
-async def _count(scope: Scope, record: Callable[[JobStats], bool]) -> None:
-    services: Services = scope["app"].state.services
-    try:
-        await run_in_threadpool(record, JobStats(services.redis))
-    except ArrayqError as exc:
-        log.warning("job metrics not updated: %s", exc)
 
 
 def install_metrics(app: FastAPI) -> None:

@@ -21,6 +21,7 @@ import redis
 from storage import keys
 from storage.errors import Conflict, IdempotencyMismatch, NotFound
 from storage.redis_client import translate_redis_errors
+from storage.stats import DURATION_BUCKETS
 
 
 class JobStatus(StrEnum):
@@ -38,8 +39,11 @@ class JobStatus(StrEnum):
 FINAL_STATUSES = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED})
 
 # Status change guarded by the current status and, when given, the run that owns
-# the job. ARGV: allowed statuses (comma list), run_id guard ('' = any), new
-# status, ttl seconds, event type, now, then field/value pairs to set.
+# the job. A change to a final status is counted for /metrics here, where it
+# happens exactly once: by op and status, and the run time of a run that ended
+# (not a cancel) into the duration buckets.
+# ARGV: allowed statuses (comma list), run_id guard ('' = any), new status, ttl
+# seconds, event type, now, then field/value pairs to set.
 _TRANSITION = """
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return {0, ''} end
@@ -51,14 +55,29 @@ redis.call('HSET', KEYS[1], 'status', ARGV[3], unpack(ARGV, 7))
 redis.call('ZREM', KEYS[2], KEYS[3])
 redis.call('ZREM', KEYS[5], KEYS[3])
 if ARGV[3] == 'queued' then redis.call('ZADD', KEYS[5], ARGV[6], KEYS[3]) end
+if ARGV[3] == 'succeeded' or ARGV[3] == 'failed' or ARGV[3] == 'cancelled' then
+  local op, started = unpack(redis.call('HMGET', KEYS[1], 'op', 'started_ts'))
+  redis.call('HINCRBY', KEYS[6], op .. '|' .. ARGV[3], 1)
+  if status == 'running' and ARGV[3] ~= 'cancelled' and started then
+    local seconds = math.max(tonumber(ARGV[6]) - tonumber(started), 0)
+    local bound = '+Inf'
+    for _, limit in ipairs({BUCKETS}) do
+      if seconds <= tonumber(limit) then bound = limit break end
+    end
+    redis.call('HINCRBY', KEYS[7], op .. '|' .. bound, 1)
+    redis.call('HINCRBY', KEYS[7], op .. '|count', 1)
+    redis.call('HINCRBYFLOAT', KEYS[7], op .. '|sum', seconds)
+  end
+end
 redis.call('EXPIRE', KEYS[1], ARGV[4])
 redis.call('PUBLISH', KEYS[4], ARGV[5])
 return {1, status}
-"""
+""".replace("{BUCKETS}", "{" + ", ".join(f"'{bound}'" for bound in DURATION_BUCKETS) + "}")
 
 # Start a run: queued -> running, or take over a running job whose heartbeat is
 # older than ARGV[3] (its worker died). Refuses once attempts reach the cap.
-# ARGV: run_id, now, stale_before, max_attempts, worker.
+# ARGV: run_id, now, stale_before, max_attempts, worker, now as ISO 8601.
+# Returns the claimed record, saving the claiming run a read.
 _START = """
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return {0, ''} end
@@ -72,12 +91,12 @@ end
 local attempts = tonumber(redis.call('HGET', KEYS[1], 'attempts') or '0')
 if attempts >= tonumber(ARGV[4]) then return {-3, tostring(attempts)} end
 redis.call('HSET', KEYS[1], 'status', 'running', 'run_id', ARGV[1], 'heartbeat', ARGV[2],
-           'started_at', ARGV[6], 'worker', ARGV[5], 'progress', '0')
+           'started_at', ARGV[6], 'started_ts', ARGV[2], 'worker', ARGV[5], 'progress', '0')
 redis.call('HINCRBY', KEYS[1], 'attempts', 1)
 redis.call('ZADD', KEYS[2], ARGV[2], KEYS[3])
 redis.call('ZREM', KEYS[5], KEYS[3])
 redis.call('PUBLISH', KEYS[4], 'status')
-return {1, status}
+return {1, redis.call('HGETALL', KEYS[1])}
 """
 
 # Progress and heartbeat of the run that owns a running job. ARGV: run_id, now,
@@ -214,6 +233,7 @@ class JobStore:
             pipe.zadd(index, {job_id: seq})
             pipe.expire(index, self.ttl)
             pipe.zadd(keys.queued_key(), {job_id: time.time()})
+            pipe.hincrby(keys.stats_submitted_key(), new.op, 1)
             pipe.execute()
         return Job.from_hash(fields)
 
@@ -311,7 +331,9 @@ class JobStore:
             )
         if code == -3:
             raise Conflict(f"gave up after {detail} attempts: the worker died each time")
-        return self.get(job_id) if code == 1 else None
+        return (
+            Job.from_hash(dict(zip(detail[::2], detail[1::2], strict=True))) if code == 1 else None
+        )
 
     def succeed(self, job_id: str, *, run_id: str, result: dict[str, Any]) -> bool:
         return self._change(
@@ -420,4 +442,6 @@ class JobStore:
             job_id,
             keys.job_channel(job_id),
             keys.queued_key(),
+            keys.stats_finished_key(),
+            keys.stats_duration_key(),
         ]

@@ -57,6 +57,21 @@ def upload_key(upload_id: str) -> str:
     return f"{PREFIX}:upload:{upload_id}"
 
 
+def stats_submitted_key() -> str:
+    """Hash of jobs submitted, by op."""
+    return f"{PREFIX}:stats:submitted"
+
+
+def stats_finished_key() -> str:
+    """Hash of jobs finished, by `op|status`."""
+    return f"{PREFIX}:stats:finished"
+
+
+def stats_duration_key() -> str:
+    """Hash of run-time histogram fields: `op|<bucket bound>`, `op|count`, `op|sum`."""
+    return f"{PREFIX}:stats:duration"
+
+
 def signing_secret_key() -> str:
     return f"{PREFIX}:signing-secret"
 

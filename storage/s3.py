@@ -9,13 +9,12 @@ import io
 import logging
 import math
 import os
-import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO, TypeVar
+from typing import TYPE_CHECKING, BinaryIO
 from urllib.parse import SplitResult, parse_qs, unquote, urlsplit
 
 import certifi
@@ -29,13 +28,13 @@ from minio.helpers import check_bucket_name
 from minio.lifecycleconfig import Expiration, LifecycleConfig, Rule
 
 from storage.errors import NotFound, StorageUnavailable
+from storage.retry import retry_unavailable
 
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
 
 log = logging.getLogger(__name__)
 
-T = TypeVar("T")
 
 PART_SIZE = 16 << 20
 _READ_CHUNK = 1 << 20
@@ -135,12 +134,14 @@ class S3Store:
         one part in memory. A store that is briefly away is waited for (with
         backoff) before any chunk is consumed; the upload itself is retried only
         when the chunks can be replayed (a list, not a one-shot generator)."""
-        _retrying(self.ensure_bucket)  # also waits for a store that is briefly away
+        retry_unavailable(
+            self.ensure_bucket, _WRITE_RETRY_DELAYS
+        )  # also waits for a store that is briefly away
         upload = partial(self._put, key, chunks, length)
         if iter(chunks) is chunks:
             upload()
         else:
-            _retrying(upload)
+            retry_unavailable(upload, _WRITE_RETRY_DELAYS)
 
     def _put(self, key: str, chunks: Iterable[bytes | memoryview], length: int) -> None:
         reader = _ChunkReader(chunks, length)
@@ -333,16 +334,6 @@ def _translated(key: str) -> Iterator[None]:
         ) from exc
     except _UNREACHABLE as exc:
         raise StorageUnavailable(f"object store unreachable: {exc}") from exc
-
-
-def _retrying(action: Callable[[], T]) -> T:
-    for delay in _WRITE_RETRY_DELAYS:
-        try:
-            return action()
-        except StorageUnavailable as exc:
-            log.warning("object store call failed, retrying in %.2f s: %s", delay, exc)
-            time.sleep(delay)
-    return action()
 
 
 def _pool_manager() -> urllib3.PoolManager:

@@ -7,25 +7,22 @@ cancelled job.
 """
 
 import logging
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 from celery.exceptions import SoftTimeLimitExceeded
 
 from storage import codecs, keys
-from storage.errors import ArrayqError, Conflict, StorageUnavailable
+from storage.errors import ArrayqError, Conflict
 from storage.jobs import Job, JobStatus, JobStore
+from storage.retry import retry_unavailable
 from storage.settings import Settings
-from storage.stats import JobStats
 from storage.stores import ObjectStore
 from worker.monitor import JobCancelled, RunMonitor
 from worker.ops import Op, get_op
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 STORAGE_RETRY_DELAYS = (0.5, 1.0, 2.0, 4.0)
 
 
@@ -49,17 +46,7 @@ def run_job(ctx: WorkerContext, job_id: str) -> None:
     run_id = keys.new_id()
     job = _claim(ctx, job_id, run_id)
     if job is None:
-        _count_finished(ctx, job_id)
         return
-    started = time.monotonic()
-    try:
-        _run_claimed(ctx, job, run_id)
-    finally:
-        _count_finished(ctx, job_id, time.monotonic() - started)
-
-
-def _run_claimed(ctx: WorkerContext, job: Job, run_id: str) -> None:
-    job_id = job.id
     with RunMonitor(ctx.jobs, job_id, run_id, interval=_monitor_interval(ctx.settings)) as monitor:
         try:
             result = _compute(ctx, job, monitor)
@@ -74,14 +61,6 @@ def _run_claimed(ctx: WorkerContext, job: Job, run_id: str) -> None:
             return
     if not ctx.jobs.succeed(job_id, run_id=run_id, result=meta):
         log.info("job %s finished but no longer owned by this run; result not recorded", job_id)
-
-
-def _count_finished(ctx: WorkerContext, job_id: str, run_seconds: float | None = None) -> None:
-    """Count the job's outcome for /metrics (once per job, whoever reports it first)."""
-    try:
-        JobStats(ctx.jobs.redis).record_finished(job_id, run_seconds)
-    except ArrayqError as exc:
-        log.warning("job %s: outcome not counted: %s", job_id, exc)
 
 
 def _claim(ctx: WorkerContext, job_id: str, run_id: str) -> Job | None:
@@ -128,7 +107,7 @@ def _load_input(ctx: WorkerContext, spec: dict[str, Any]) -> np.ndarray:
         with ctx.store.open(spec["key"]) as stream:
             return codecs.read_npy(stream, max_bytes=ctx.settings.max_input_bytes)
 
-    return with_storage_retries(load)
+    return retry_unavailable(load, STORAGE_RETRY_DELAYS)
 
 
 def check_result_size(nbytes: int, limit: int) -> None:
@@ -166,13 +145,14 @@ def result_formats(array: np.ndarray, kind: str, inline_max_bytes: int) -> list[
 
 def _store_result(ctx: WorkerContext, job: Job, op: Op, array: np.ndarray) -> dict[str, Any]:
     npy_key = keys.result_object(job.tenant, job.id, "npy")
-    with_storage_retries(
-        lambda: ctx.store.write(npy_key, codecs.npy_chunks(array), codecs.npy_nbytes(array))
+    retry_unavailable(
+        lambda: ctx.store.write(npy_key, codecs.npy_chunks(array), codecs.npy_nbytes(array)),
+        STORAGE_RETRY_DELAYS,
     )
     if op.result == "image":
         png = codecs.encode_png(array)
         png_key = keys.result_object(job.tenant, job.id, "png")
-        with_storage_retries(lambda: ctx.store.write(png_key, [png], len(png)))
+        retry_unavailable(lambda: ctx.store.write(png_key, [png], len(png)), STORAGE_RETRY_DELAYS)
     return {
         "dtype": array.dtype.name,
         "shape": list(array.shape),
@@ -180,19 +160,6 @@ def _store_result(ctx: WorkerContext, job: Job, op: Op, array: np.ndarray) -> di
         "kind": op.result,
         "formats": result_formats(array, op.result, ctx.settings.inline_max_bytes),
     }
-
-
-def with_storage_retries(
-    action: Callable[[], T], delays: tuple[float, ...] = STORAGE_RETRY_DELAYS
-) -> T:
-    """Retry an object-store call with backoff while the store is unreachable."""
-    for delay in delays:
-        try:
-            return action()
-        except StorageUnavailable as exc:
-            log.warning("object store unavailable, retrying in %.1fs: %s", delay, exc)
-            time.sleep(delay)
-    return action()
 
 
 def describe_error(exc: BaseException) -> tuple[str, str]:

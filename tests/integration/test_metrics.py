@@ -91,7 +91,7 @@ def test_submitted_finished_and_durations_by_op(http):
 def test_duration_buckets_are_cumulative(http):
     run(http, "sleep", {"seconds": 0.3})
     samples = settle(http, lambda s: value(s, "arrayq_job_duration_seconds_count", op="sleep") > 0)
-    bounds = [repr(bound) for bound in DURATION_BUCKETS] + ["+Inf"]
+    bounds = [*DURATION_BUCKETS, "+Inf"]
     counts = [
         value(samples, "arrayq_job_duration_seconds_bucket", op="sleep", le=b) for b in bounds
     ]
@@ -205,19 +205,18 @@ def test_metrics_need_no_key_and_replicas_agree_on_job_counts(http, second_repli
 # the Redis counters themselves
 
 
-def test_job_stats_count_a_final_status_exactly_once(service):
+def test_the_status_machine_counts_a_final_status_exactly_once(service):
     client = connect(service.redis_url)
     jobs, stats = JobStore(client, ttl_seconds=60), JobStats(client)
     op = f"stats-probe-{time.time_ns()}"
     job = jobs.create(NewJob(tenant="stats", op=op, params={}, inputs={}, queue="default"))
-    assert stats.record_submitted(job.id)
-    assert not stats.record_finished(job.id, 0.2)  # still queued: nothing to count
+    assert stats.snapshot().submitted[op] == 1
+    assert (op, "cancelled") not in stats.snapshot().finished  # still queued
     assert jobs.cancel(job.id)
-    assert stats.record_finished(job.id)
-    assert not stats.record_finished(job.id, 0.2)
+    assert not jobs.cancel(job.id)  # a second cancel changes nothing, counts nothing
+    assert not jobs.fail(job.id, error_type="x", message="y")  # not running: refused
     snapshot = stats.snapshot()
-    assert snapshot.submitted[op] == 1
     assert snapshot.finished[(op, "cancelled")] == 1
+    assert (op, "failed") not in snapshot.finished
     assert op not in snapshot.durations
-    assert not stats.record_finished("0" * 32)
     client.close()
