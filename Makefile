@@ -1,17 +1,25 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+# `make run` needs the service (`.[server]`); tests, lint and benchmarks also the dev tools.
+SERVER := $(VENV)/.installed-server
+STAMP := $(VENV)/.installed-dev
 
 .PHONY: run test test-fast lint format bench bench-quick clean
 
-$(STAMP): pyproject.toml
+$(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[dev]"
-	touch $(STAMP)
 
-run: $(STAMP)  ## Redis, two workers and the API on http://127.0.0.1:8000
+$(SERVER): pyproject.toml | $(VENV)/bin/python
+	$(BIN)/pip install --quiet -e ".[server]"
+	touch $(SERVER)
+
+$(STAMP): pyproject.toml | $(VENV)/bin/python
+	$(BIN)/pip install --quiet -e ".[server,dev]"
+	touch $(SERVER) $(STAMP)
+
+run: $(SERVER)  ## Redis, two workers and the API on http://127.0.0.1:8000
 	$(BIN)/arrayq up --workers 2 --port 8000
 
 test: $(STAMP)  ## the whole suite: unit, integration (real Redis, workers, API, S3 server), slow

@@ -10,15 +10,15 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from starlette.concurrency import run_in_threadpool
 
-from api.errors import install_error_handlers
-from api.metrics import install_metrics
-from api.openapi import arrayq_components
-from api.ratelimit import limiter_from
-from api.routes import health, jobs, ops, results, ui, uploads
-from api.services import Services
-from api.submission import ArrayInput, JobRequest
-from storage.errors import ArrayqError
-from storage.settings import Settings, get_settings
+from arrayq.api.backends import Backends
+from arrayq.api.errors import install_error_handlers
+from arrayq.api.metrics import install_metrics
+from arrayq.api.openapi import arrayq_components
+from arrayq.api.ratelimit import limiter_from
+from arrayq.api.routes import health, jobs, ops, results, ui, uploads
+from arrayq.api.schemas import ArrayInput, JobRequest
+from arrayq.storage.errors import ArrayqError
+from arrayq.storage.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
 
@@ -28,17 +28,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        services = Services.from_settings(settings)
-        await run_in_threadpool(_prepare_store, services)
-        app.state.services = services
+        backends = Backends.from_settings(settings)
+        await run_in_threadpool(_prepare_store, backends)
+        app.state.backends = backends
         app.state.tenants_by_key = settings.tenants_by_key()
         app.state.rate_limiter = limiter_from(
-            services.redis, settings.rate_limit_per_minute, settings.rate_limit_burst
+            backends.redis, settings.rate_limit_per_minute, settings.rate_limit_burst
         )
         try:
             yield
         finally:
-            await services.close()
+            await backends.close()
 
     app = FastAPI(
         title="arrayq",
@@ -54,11 +54,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return app
 
 
-def _prepare_store(services: Services) -> None:
+def _prepare_store(backends: Backends) -> None:
     """Create the bucket and its expiry rule; a store that is down now is not
     fatal: /readyz reports it and writes wait for it."""
     try:
-        services.store.prepare(timedelta(seconds=services.settings.result_ttl_seconds))
+        backends.store.prepare(timedelta(seconds=backends.settings.result_ttl_seconds))
     except ArrayqError as exc:
         log.warning("object store not prepared at start-up: %s", exc)
 
@@ -72,8 +72,8 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
             model_schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
             components.update(model_schema.pop("$defs", {}))
             components[model.__name__] = model_schema
-        services = getattr(app.state, "services", None)
-        if services is not None:
-            components.update(arrayq_components(services.ops.values()))
+        backends = getattr(app.state, "backends", None)
+        if backends is not None:
+            components.update(arrayq_components(backends.ops.values()))
         app.openapi_schema = schema
     return app.openapi_schema

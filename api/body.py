@@ -7,8 +7,8 @@ from typing import Any
 import orjson
 from starlette.requests import Request
 
-from api.errors import ApiError
-from storage.errors import TooLarge
+from arrayq.api.errors import ApiError
+from arrayq.storage.errors import TooLarge
 
 
 async def read_limited(request: Request, limit: int) -> bytes:

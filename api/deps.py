@@ -10,33 +10,33 @@ from typing import Annotated
 from fastapi import Depends, Request
 from starlette.concurrency import run_in_threadpool
 
-from api.errors import ApiError
-from api.ratelimit import RateLimiter
-from api.services import Services
-from storage.jobs import JobStore
-from storage.settings import Settings
-from storage.stores import ObjectStore
+from arrayq.api.backends import Backends
+from arrayq.api.errors import ApiError
+from arrayq.api.ratelimit import RateLimiter
+from arrayq.storage.jobs import JobStore
+from arrayq.storage.settings import Settings
+from arrayq.storage.stores import ObjectStore
 
 DEFAULT_TENANT = "default"
 
 
-async def get_services(request: Request) -> Services:
-    return request.app.state.services
+async def get_backends(request: Request) -> Backends:
+    return request.app.state.backends
 
 
-ServicesDep = Annotated[Services, Depends(get_services)]
+BackendsDep = Annotated[Backends, Depends(get_backends)]
 
 
-async def get_settings(services: ServicesDep) -> Settings:
-    return services.settings
+async def get_settings(backends: BackendsDep) -> Settings:
+    return backends.settings
 
 
-async def get_jobs(services: ServicesDep) -> JobStore:
-    return services.jobs
+async def get_jobs(backends: BackendsDep) -> JobStore:
+    return backends.jobs
 
 
-async def get_store(services: ServicesDep) -> ObjectStore:
-    return services.store
+async def get_store(backends: BackendsDep) -> ObjectStore:
+    return backends.store
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
@@ -53,7 +53,7 @@ def tenant_for_key(presented: str, tenants_by_key: dict[str, str]) -> str | None
     return found
 
 
-async def get_tenant(request: Request, services: ServicesDep) -> str:
+async def get_tenant(request: Request, backends: BackendsDep) -> str:
     tenants_by_key = request.app.state.tenants_by_key
     if not tenants_by_key:
         return DEFAULT_TENANT

@@ -9,8 +9,8 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from api.responses import JSONBody
-from storage.errors import (
+from arrayq.api.responses import JSONBody
+from arrayq.storage.errors import (
     ArrayqError,
     BrokerUnavailable,
     Conflict,

@@ -5,10 +5,10 @@ from collections.abc import AsyncIterator
 import orjson
 from starlette.concurrency import run_in_threadpool
 
-from api.services import Services
-from storage import keys
-from storage.errors import NotFound
-from storage.jobs import Job
+from arrayq.api.backends import Backends
+from arrayq.storage import keys
+from arrayq.storage.errors import NotFound
+from arrayq.storage.jobs import Job
 
 KEEP_ALIVE_SECONDS = 15.0
 
@@ -17,13 +17,13 @@ def format_event(kind: str, job: Job) -> bytes:
     return b"event: " + kind.encode() + b"\ndata: " + orjson.dumps(job.document()) + b"\n\n"
 
 
-async def job_events(services: Services, job: Job) -> AsyncIterator[bytes]:
+async def job_events(backends: Backends, job: Job) -> AsyncIterator[bytes]:
     """One event per status or progress change; ends after the final status."""
-    pubsub = services.aredis.pubsub()
+    pubsub = backends.aredis.pubsub()
     await pubsub.subscribe(keys.job_channel(job.id))
     try:
         # Read again after subscribing so that no change falls between the two.
-        last = await run_in_threadpool(services.jobs.get, job.id)
+        last = await run_in_threadpool(backends.jobs.get, job.id)
         yield format_event("status", last)
         while not last.status.is_final:
             message = await pubsub.get_message(
@@ -33,7 +33,7 @@ async def job_events(services: Services, job: Job) -> AsyncIterator[bytes]:
                 yield b": keep-alive\n\n"
                 continue
             try:
-                current = await run_in_threadpool(services.jobs.get, job.id)
+                current = await run_in_threadpool(backends.jobs.get, job.id)
             except NotFound:
                 return
             if current.status != last.status:

@@ -39,11 +39,11 @@ from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.responses import NPY_MEDIA_TYPE
-from api.services import Services
-from storage.errors import ArrayqError
-from storage.stats import JobStats, StatsSnapshot
-from worker.celery_app import QUEUES
+from arrayq.api.backends import Backends
+from arrayq.api.responses import NPY_MEDIA_TYPE
+from arrayq.storage.errors import ArrayqError
+from arrayq.storage.stats import JobStats, StatsSnapshot
+from arrayq.worker.celery_app import QUEUES
 
 log = logging.getLogger(__name__)
 
@@ -89,8 +89,8 @@ def queue_lengths(client: redis.Redis) -> dict[str, int]:
 class JobCollector(Collector):
     """Job metrics of the whole deployment, read from Redis at each scrape."""
 
-    def __init__(self, services: Callable[[], Services | None]) -> None:
-        self.services = services
+    def __init__(self, backends: Callable[[], Backends | None]) -> None:
+        self.backends = backends
 
     def describe(self) -> Iterable[Metric]:
         return []  # nothing to read before the app has started
@@ -106,11 +106,11 @@ class JobCollector(Collector):
         return [up, *families]
 
     def _read(self) -> list[Metric]:
-        services = self.services()
-        if services is None:
+        backends = self.backends()
+        if backends is None:
             return []  # scraped before the app started
-        snapshot = JobStats(services.redis).snapshot()
-        return [*job_families(snapshot), queue_family(queue_lengths(services.redis))]
+        snapshot = JobStats(backends.redis).snapshot()
+        return [*job_families(snapshot), queue_family(queue_lengths(backends.redis))]
 
 
 def job_families(snapshot: StatsSnapshot) -> list[Metric]:
@@ -149,7 +149,7 @@ def queue_family(lengths: dict[str, int]) -> Metric:
 class Metrics:
     """The metrics registry of one API process."""
 
-    def __init__(self, services: Callable[[], Services | None]) -> None:
+    def __init__(self, backends: Callable[[], Backends | None]) -> None:
         self.registry = CollectorRegistry()
         self.requests = Histogram(
             "arrayq_http_request_duration_seconds",
@@ -164,7 +164,7 @@ class Metrics:
             ["format"],
             registry=self.registry,
         )
-        self.registry.register(JobCollector(services))
+        self.registry.register(JobCollector(backends))
         ProcessCollector(registry=self.registry)
         GCCollector(registry=self.registry)
 
@@ -257,6 +257,6 @@ def _headers(message: Message) -> dict[str, str]:
 
 def install_metrics(app: FastAPI) -> None:
     """Add `GET /metrics` and the request middleware to the app."""
-    app.state.metrics = Metrics(lambda: getattr(app.state, "services", None))
+    app.state.metrics = Metrics(lambda: getattr(app.state, "backends", None))
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     app.include_router(router)

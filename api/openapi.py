@@ -9,8 +9,8 @@ that are actually accepted.
 from collections.abc import Iterable
 from typing import Any
 
-from storage import codecs
-from worker.ops import Op
+from arrayq.storage import codecs
+from arrayq.worker.ops import Op
 
 _REF = "#/components/schemas/{model}"
 _ARRAY_OR_UPLOAD = {

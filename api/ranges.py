@@ -1,7 +1,7 @@
 """HTTP byte ranges (RFC 9110 section 14), checked before any byte is sent so
 that a bad header gets a JSON error like every other."""
 
-from api.errors import ApiError
+from arrayq.api.errors import ApiError
 
 
 def parse_ranges(header: str | None, size: int) -> list[tuple[int, int]]:

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 
 import redis
 
-from api.errors import ApiError
-from storage import keys
-from storage.redis_client import translate_redis_errors
+from arrayq.api.errors import ApiError
+from arrayq.storage import keys
+from arrayq.storage.redis_client import translate_redis_errors
 
 PERIOD_SECONDS = 60
 

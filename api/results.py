@@ -9,15 +9,15 @@ import numpy as np
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 
-from api import signing
-from api.errors import ApiError
-from api.negotiation import Format
-from api.ranges import parse_ranges
-from api.responses import NPY_MEDIA_TYPE, NpyFileResponse
-from api.services import Services
-from storage import codecs, colormaps, keys, slicing
-from storage.errors import TooLarge
-from storage.jobs import Job, JobStatus
+from arrayq.api import signing
+from arrayq.api.backends import Backends
+from arrayq.api.errors import ApiError
+from arrayq.api.negotiation import Format
+from arrayq.api.ranges import parse_ranges
+from arrayq.api.responses import NPY_MEDIA_TYPE, NpyFileResponse
+from arrayq.storage import codecs, colormaps, keys, slicing
+from arrayq.storage.errors import TooLarge
+from arrayq.storage.jobs import Job, JobStatus
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,7 @@ def not_acceptable(job: Job, message: str) -> ApiError:
 
 
 def result_response(
-    services: Services,
+    backends: Backends,
     job: Job,
     fmt: Format,
     *,
@@ -62,27 +62,27 @@ def result_response(
 ) -> Response:
     result = require_succeeded(job)
     if slice_text is not None:
-        return sliced_response(services, job, fmt, slice_text, render or RenderOptions())
+        return sliced_response(backends, job, fmt, slice_text, render or RenderOptions())
     if fmt == Format.AUTO:
         if "json" in result["formats"]:
             fmt = Format.JSON
         else:
             return RedirectResponse(f"/jobs/{job.id}/result?format=npy", status_code=303)
     if fmt == Format.JSON:
-        return json_response(services, job)
+        return json_response(backends, job)
     if fmt == Format.PNG:
-        return png_response(services, job, render or RenderOptions())
-    return npy_response(services, job, redirect=redirect, range_header=range_header)
+        return png_response(backends, job, render or RenderOptions())
+    return npy_response(backends, job, redirect=redirect, range_header=range_header)
 
 
-def json_response(services: Services, job: Job) -> Response:
+def json_response(backends: Backends, job: Job) -> Response:
     if "json" not in job.result["formats"]:
         raise not_acceptable(
             job,
             f"the result takes {job.result['nbytes']} bytes, over the inline JSON limit of "
-            f"{services.settings.inline_max_bytes}; ask for application/x-npy or the URL",
+            f"{backends.settings.inline_max_bytes}; ask for application/x-npy or the URL",
         )
-    array = load_result(services, job)
+    array = load_result(backends, job)
     return Response(
         codecs.encode_array_json(array),
         media_type="application/json",
@@ -90,15 +90,15 @@ def json_response(services: Services, job: Job) -> Response:
     )
 
 
-def png_response(services: Services, job: Job, render: RenderOptions) -> Response:
+def png_response(backends: Backends, job: Job, render: RenderOptions) -> Response:
     if "png" not in job.result["formats"]:
         raise not_acceptable(job, f"no PNG for a result of shape {job.result['shape']}")
     if job.result["kind"] == "image":
-        with services.store.open(keys.result_object(job.tenant, job.id, "png")) as stream:
+        with backends.store.open(keys.result_object(job.tenant, job.id, "png")) as stream:
             content = stream.read()
         etag = _etag(job, "png")
     else:
-        image = _render(load_result(services, job), render)
+        image = _render(load_result(backends, job), render)
         content = codecs.encode_png(image)
         etag = _etag(job, f"png-{render.cmap}-{render.vmin}-{render.vmax}")
     return Response(content, media_type="image/png", headers={"ETag": etag})
@@ -112,16 +112,16 @@ def _render(array: np.ndarray, render: RenderOptions) -> np.ndarray:
 
 
 def npy_response(
-    services: Services, job: Job, *, redirect: bool, range_header: str | None = None
+    backends: Backends, job: Job, *, redirect: bool, range_header: str | None = None
 ) -> Response:
     key = keys.result_object(job.tenant, job.id, "npy")
-    path = services.store.local_path(key)
+    path = backends.store.local_path(key)
     if path is not None:
         return local_npy_response(path, job.id, range_header)
     if redirect:
-        ttl = timedelta(seconds=services.settings.url_ttl_seconds)
-        return RedirectResponse(services.store.presigned_url(key, ttl), status_code=307)
-    return streamed_npy_response(services, job, key, range_header)
+        ttl = timedelta(seconds=backends.settings.url_ttl_seconds)
+        return RedirectResponse(backends.store.presigned_url(key, ttl), status_code=307)
+    return streamed_npy_response(backends, job, key, range_header)
 
 
 def local_npy_response(path: Path, job_id: str, range_header: str | None) -> Response:
@@ -132,11 +132,11 @@ def local_npy_response(path: Path, job_id: str, range_header: str | None) -> Res
 
 
 def streamed_npy_response(
-    services: Services, job: Job, key: str, range_header: str | None
+    backends: Backends, job: Job, key: str, range_header: str | None
 ) -> Response:
     """The object streamed through the API, memory bounded, with a single byte
     range honoured (several ranges get the whole object, as RFC 9110 allows)."""
-    size = services.store.size(key)
+    size = backends.store.size(key)
     ranges = parse_ranges(range_header, size)
     headers = {"ETag": _etag(job, "npy"), "Accept-Ranges": "bytes"}
     start, end, status = 0, size, 200
@@ -145,7 +145,7 @@ def streamed_npy_response(
         headers["Content-Range"] = f"bytes {start}-{end - 1}/{size}"
     headers["Content-Length"] = str(end - start)
     return StreamingResponse(
-        services.store.iter_range(key, start, end - start),
+        backends.store.iter_range(key, start, end - start),
         status_code=status,
         media_type=NPY_MEDIA_TYPE,
         headers=headers,
@@ -153,22 +153,22 @@ def streamed_npy_response(
 
 
 def sliced_response(
-    services: Services, job: Job, fmt: Format, slice_text: str, render: RenderOptions
+    backends: Backends, job: Job, fmt: Format, slice_text: str, render: RenderOptions
 ) -> Response:
     """A sub-array in any format, read without loading the whole result."""
     result = job.result
     index = slicing.parse_slice(slice_text, result["shape"])
     itemsize = np.dtype(result["dtype"]).itemsize
     nbytes = slicing.sliced_nbytes(result["shape"], itemsize, index)
-    limit = services.settings.max_input_bytes
+    limit = backends.settings.max_input_bytes
     if nbytes > limit:
         raise TooLarge(f"the slice takes {nbytes} bytes, over the limit of {limit}; slice less")
     if fmt == Format.AUTO:
-        fmt = Format.JSON if nbytes <= services.settings.inline_max_bytes else Format.NPY
-    if fmt == Format.JSON and nbytes > services.settings.inline_max_bytes:
+        fmt = Format.JSON if nbytes <= backends.settings.inline_max_bytes else Format.NPY
+    if fmt == Format.JSON and nbytes > backends.settings.inline_max_bytes:
         raise not_acceptable(job, f"the slice takes {nbytes} bytes, over the inline JSON limit")
     key = keys.result_object(job.tenant, job.id, "npy")
-    array = slicing.read_slice(services.store, key, index, max_bytes=limit)
+    array = slicing.read_slice(backends.store, key, index, max_bytes=limit)
     headers = {"ETag": _etag(job, f"slice-{slice_text}")}
     if fmt == Format.JSON:
         return Response(
@@ -192,19 +192,19 @@ def _sliced_image(job: Job, array: np.ndarray, render: RenderOptions) -> np.ndar
     raise not_acceptable(job, f"no PNG for a slice of shape {list(array.shape)}")
 
 
-def load_result(services: Services, job: Job) -> np.ndarray:
-    with services.store.open(keys.result_object(job.tenant, job.id, "npy")) as stream:
-        return codecs.read_npy(stream, max_bytes=services.settings.max_result_bytes)
+def load_result(backends: Backends, job: Job) -> np.ndarray:
+    with backends.store.open(keys.result_object(job.tenant, job.id, "npy")) as stream:
+        return codecs.read_npy(stream, max_bytes=backends.settings.max_result_bytes)
 
 
-def download_link(services: Services, job: Job, request: Request) -> dict[str, str]:
+def download_link(backends: Backends, job: Job, request: Request) -> dict[str, str]:
     require_succeeded(job)
-    ttl = services.settings.url_ttl_seconds
+    ttl = backends.settings.url_ttl_seconds
     expires = int(time.time()) + ttl
     key = keys.result_object(job.tenant, job.id, "npy")
-    url = services.store.presigned_url(key, timedelta(seconds=ttl))
+    url = backends.store.presigned_url(key, timedelta(seconds=ttl))
     if url is None:
-        signature = signing.sign(services.signing_secret(), job.id, expires)
+        signature = signing.sign(backends.signing_secret(), job.id, expires)
         url = f"{str(request.base_url).rstrip('/')}/files/{job.id}?exp={expires}&sig={signature}"
     expires_at = datetime.fromtimestamp(expires, UTC).isoformat().replace("+00:00", "Z")
     return {"url": url, "expires_at": expires_at}

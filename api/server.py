@@ -2,13 +2,13 @@
 
 import uvicorn
 
-from api.app import create_app
+from arrayq.api.app import create_app
 
 
 def serve(host: str = "127.0.0.1", port: int = 8000, workers: int = 1) -> None:
     if workers > 1:
         uvicorn.run(
-            "api.server:app_factory",
+            "arrayq.api.server:app_factory",
             factory=True,
             host=host,
             port=port,

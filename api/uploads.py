@@ -11,11 +11,11 @@ from collections.abc import AsyncIterator, Iterator
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
-from api.errors import ApiError
-from api.services import Services
-from storage import codecs, keys
-from storage.errors import InvalidArray
-from storage.uploads import Upload, save_upload
+from arrayq.api.backends import Backends
+from arrayq.api.errors import ApiError
+from arrayq.storage import codecs, keys
+from arrayq.storage.errors import InvalidArray
+from arrayq.storage.uploads import Upload, save_upload
 
 NPY_MEDIA_TYPES = {"application/x-npy", "application/octet-stream"}
 BATCH_BYTES = 1 << 20
@@ -28,9 +28,9 @@ class _Aborted(Exception):
     """The request side gave up; the store must keep nothing."""
 
 
-async def receive_upload(services: Services, tenant: str, request: Request) -> Upload:
+async def receive_upload(backends: Backends, tenant: str, request: Request) -> Upload:
     _check_content_type(request)
-    limit = services.settings.max_input_bytes
+    limit = backends.settings.max_input_bytes
     body = _batches(request.stream())
     prefix = await _read_header_bytes(body)
     header = codecs.read_npy_header(io.BytesIO(prefix), max_bytes=limit)
@@ -38,7 +38,7 @@ async def receive_upload(services: Services, tenant: str, request: Request) -> U
     _check_declared_length(request, total)
     upload_id = keys.new_id()
     key = keys.upload_object(tenant, upload_id)
-    await _stream_to_store(services, key, prefix, body, total)
+    await _stream_to_store(backends, key, prefix, body, total)
     upload = Upload(
         id=upload_id,
         tenant=tenant,
@@ -48,7 +48,7 @@ async def receive_upload(services: Services, tenant: str, request: Request) -> U
         nbytes=header.nbytes,
     )
     await run_in_threadpool(
-        save_upload, services.redis, upload, ttl_seconds=services.settings.result_ttl_seconds
+        save_upload, backends.redis, upload, ttl_seconds=backends.settings.result_ttl_seconds
     )
     return upload
 
@@ -98,18 +98,18 @@ async def _read_header_bytes(body: AsyncIterator[bytes]) -> bytes:
 
 
 async def _stream_to_store(
-    services: Services, key: str, prefix: bytes, body: AsyncIterator[bytes], total: int
+    backends: Backends, key: str, prefix: bytes, body: AsyncIterator[bytes], total: int
 ) -> None:
     pieces: queue.Queue[object] = queue.Queue(maxsize=QUEUE_BATCHES)
     writer = asyncio.ensure_future(
-        run_in_threadpool(services.store.write, key, _exact(pieces, total), total)
+        run_in_threadpool(backends.store.write, key, _exact(pieces, total), total)
     )
     try:
         await _feed(pieces, prefix, body, writer)
         await writer
     except BaseException:
         await _abort(pieces, writer)
-        await run_in_threadpool(services.store.delete, key)
+        await run_in_threadpool(backends.store.delete, key)
         raise
 
 

@@ -10,10 +10,10 @@ import orjson
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 
+from arrayq.storage import codecs
 from bench.config import Plan
 from bench.report import Section, Table, Target, ratio, spread
 from bench.timing import Samples, time_calls, time_interleaved
-from storage import codecs
 
 ENCODE_SPEEDUP_TARGET = 50.0
 ORJSON_SLOWDOWN_LIMIT = 1.3

@@ -8,8 +8,8 @@ import subprocess
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 
+from arrayq.client.processes import find_redis_server
 from bench.report import Table
-from client.processes import find_redis_server
 from tests.support.seaweed import weed_binary
 
 PACKAGES = ("numpy", "orjson", "fastapi", "starlette", "uvicorn", "celery", "redis", "pillow")

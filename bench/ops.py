@@ -3,7 +3,7 @@
 import numpy as np
 from pydantic import BaseModel
 
-from worker.ops import op
+from arrayq.worker.ops import op
 
 
 @op("noop")

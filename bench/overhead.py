@@ -13,12 +13,12 @@ import orjson
 import redis
 from celery import Celery
 
+from arrayq.client.processes import Managed, wait_until
 from bench.bare_celery import QUEUE, TASK_NAME, create_bare_celery
 from bench.config import Plan
 from bench.report import Section, Table, Target, ratio
 from bench.services import FINAL, submit
 from bench.timing import Samples, samples
-from client.processes import Managed, wait_until
 from tests.support.service import REPO_ROOT, Service
 
 LATENCY_LIMIT = 1.5

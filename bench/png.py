@@ -6,11 +6,11 @@ import time
 import numpy as np
 from PIL import Image
 
+from arrayq.storage import codecs, colormaps
+from arrayq.worker.builtin_ops import MandelbrotParams, mandelbrot
 from bench.config import Plan
 from bench.report import Section, Table, ratio, spread
 from bench.timing import Samples, time_interleaved
-from storage import codecs, colormaps
-from worker.builtin_ops import MandelbrotParams, mandelbrot
 
 PILLOW_DEFAULT_LEVEL = 6
 SWEEP_LEVELS = (0, 1, 3, 6, 9)

@@ -7,7 +7,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from client.processes import Managed, free_port, wait_until
+from arrayq.client.processes import Managed, free_port, wait_until
 
 NGINX_CONF = """daemon off;
 master_process off;

@@ -6,13 +6,13 @@ from pathlib import Path
 import httpx
 import numpy as np
 
+from arrayq.storage import codecs
 from bench import curl
 from bench.config import MIB, Plan
 from bench.memory import PeakWatch
 from bench.report import Section, Table, Target, ratio, spread
 from bench.servers import Server, start_compare_app
 from bench.timing import samples
-from storage import codecs
 from tests.support.service import Service
 
 NPY = "application/x-npy"

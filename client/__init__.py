@@ -5,9 +5,9 @@
 ...     client.submit("random", {"shape": [2, 2], "seed": 0}).result()
 """
 
-from client._async import AsyncClient, AsyncJob
-from client._client import Client, Job
-from client._errors import (
+from arrayq.client._async import AsyncClient, AsyncJob
+from arrayq.client._client import Client, Job
+from arrayq.client._errors import (
     ArrayqError,
     BadRequest,
     JobCancelled,

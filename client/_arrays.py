@@ -9,9 +9,9 @@ from typing import IO, Any
 import numpy as np
 import orjson
 
-from client._errors import ValidationError
-from storage import codecs
-from storage.errors import ArrayqError as CodecError
+from arrayq.client._errors import ValidationError
+from arrayq.storage import codecs
+from arrayq.storage.errors import ArrayqError as CodecError
 
 UPLOAD_OVER_BYTES = 8 << 20
 # Downloads larger than this are spooled to a temporary file, not memory.

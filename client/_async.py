@@ -9,12 +9,12 @@ import anyio
 import httpx
 import numpy as np
 
-from client import _arrays, _http
-from client._client import job_path
-from client._errors import ArrayqError
-from client._http import FINAL_STATUSES, Deadline, RetryPolicy
-from client._progress import download_bar, job_bar
-from client._sse import EventParser
+from arrayq.client import _arrays, _http
+from arrayq.client._client import job_path
+from arrayq.client._errors import ArrayqError
+from arrayq.client._http import FINAL_STATUSES, Deadline, RetryPolicy
+from arrayq.client._progress import download_bar, job_bar
+from arrayq.client._sse import EventParser
 
 OnDocument = Callable[[dict[str, Any]], None]
 

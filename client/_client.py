@@ -11,12 +11,12 @@ from urllib.parse import quote
 import httpx
 import numpy as np
 
-from client import _arrays, _http
-from client._errors import ArrayqError
-from client._feed import FeedError, FeedTimeout, ThreadFeed
-from client._http import FINAL_STATUSES, Deadline, RetryPolicy
-from client._progress import download_bar, job_bar
-from client._sse import EventParser
+from arrayq.client import _arrays, _http
+from arrayq.client._errors import ArrayqError
+from arrayq.client._feed import FeedError, FeedTimeout, ThreadFeed
+from arrayq.client._http import FINAL_STATUSES, Deadline, RetryPolicy
+from arrayq.client._progress import download_bar, job_bar
+from arrayq.client._sse import EventParser
 
 OnDocument = Callable[[dict[str, Any]], None]
 

@@ -15,9 +15,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from client import _arrays
-from client._client import Client
-from client._errors import ArrayqError, BadRequest, JobCancelled, JobFailed
+from arrayq.client import _arrays
+from arrayq.client._client import Client
+from arrayq.client._errors import ArrayqError, BadRequest, JobCancelled, JobFailed
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2

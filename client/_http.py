@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import orjson
 
-from client._errors import (
+from arrayq.client._errors import (
     ArrayqError,
     JobCancelled,
     JobFailed,

@@ -14,6 +14,24 @@ app = typer.Typer(
 )
 
 
+def require_server_extra() -> None:
+    """`up`, `api` and `worker` need the service's packages, which the base install lacks."""
+    import importlib.util
+
+    missing = [
+        name
+        for name in ("fastapi", "uvicorn", "celery", "redis", "minio", "PIL", "pydantic_settings")
+        if importlib.util.find_spec(name) is None
+    ]
+    if missing:
+        typer.echo(
+            f"arrayq: this command runs the service, which needs the 'server' extra "
+            f"(missing: {', '.join(missing)}). Install it with: pip install 'arrayq[server]'",
+            err=True,
+        )
+        raise typer.Exit(2)
+
+
 @app.command()
 def up(
     workers: Annotated[int, typer.Option(min=1, help="Celery worker processes")] = 2,
@@ -21,7 +39,8 @@ def up(
     host: Annotated[str, typer.Option(help="Interface the API listens on")] = "127.0.0.1",
 ) -> None:
     """Run Redis (unless ARRAYQ_REDIS_URL is set), workers and the API on this machine."""
-    from client.up import run_up
+    require_server_extra()
+    from arrayq.client.up import run_up
 
     run_up(workers=workers, port=port, host=host, echo=typer.echo)
 
@@ -33,7 +52,8 @@ def api(
     workers: Annotated[int, typer.Option(min=1, help="uvicorn worker processes")] = 1,
 ) -> None:
     """Run the API alone (uvicorn)."""
-    from api.server import serve
+    require_server_extra()
+    from arrayq.api.server import serve
 
     serve(host=host, port=port, workers=workers)
 
@@ -45,7 +65,8 @@ def worker(
     loglevel: Annotated[str, typer.Option()] = "INFO",
 ) -> None:
     """Run one Celery worker (node name arrayq-<pid>@host)."""
-    from worker.main import run_worker
+    require_server_extra()
+    from arrayq.worker.main import run_worker
 
     run_worker(concurrency=concurrency, queues=queues, loglevel=loglevel)
 
@@ -65,7 +86,7 @@ JobId = Annotated[str, typer.Argument(help="a job id")]
 @app.callback()
 def connection(ctx: typer.Context, url: UrlOption = None, api_key: ApiKeyOption = None) -> None:
     """NumPy functions as an HTTP job service."""
-    from client._console import Connection
+    from arrayq.client._console import Connection
 
     ctx.obj = Connection(url, api_key)
 
@@ -73,7 +94,7 @@ def connection(ctx: typer.Context, url: UrlOption = None, api_key: ApiKeyOption 
 @app.command()
 def ops(ctx: typer.Context) -> None:
     """List the ops the service runs."""
-    from client._console import connect, ops_table, stdout
+    from arrayq.client._console import connect, ops_table, stdout
 
     with connect(ctx.obj) as client:
         stdout().print(ops_table(client.ops()))
@@ -96,7 +117,7 @@ def submit(
     ] = None,
 ) -> None:
     """Submit a job and print its id."""
-    from client._console import connect, done_text, parse_inputs, parse_params, stderr
+    from arrayq.client._console import connect, done_text, parse_inputs, parse_params, stderr
 
     params, inputs = parse_params(param or []), parse_inputs(input or [])
     with connect(ctx.obj) as client:
@@ -112,7 +133,7 @@ def status(ctx: typer.Context, job_id: JobId) -> None:
     """Print a job's document (JSON)."""
     import json
 
-    from client._console import connect
+    from arrayq.client._console import connect
 
     with connect(ctx.obj) as client:
         typer.echo(json.dumps(client.job(job_id).document, indent=2))
@@ -125,7 +146,7 @@ def wait(
     timeout: Annotated[float | None, typer.Option(min=0, help="give up after seconds")] = None,
 ) -> None:
     """Follow a job to its end with a progress bar; exit 1 if it failed or was cancelled."""
-    from client._console import connect, done_text, stderr
+    from arrayq.client._console import connect, done_text, stderr
 
     with connect(ctx.obj) as client:
         job = client.job(job_id).wait(timeout=timeout, progress=True)
@@ -141,7 +162,7 @@ def get(
     ] = None,
 ) -> None:
     """Download a job's result, as .npy or (for a .png path) PNG."""
-    from client._console import connect
+    from arrayq.client._console import connect
 
     with connect(ctx.obj) as client:
         saved = client.job(job_id).download(output or Path(f"{job_id}.npy"), progress=True)
@@ -151,7 +172,7 @@ def get(
 @app.command()
 def cancel(ctx: typer.Context, job_id: JobId) -> None:
     """Cancel a queued or running job (on a finished one: delete its result)."""
-    from client._console import connect
+    from arrayq.client._console import connect
 
     with connect(ctx.obj) as client:
         job = client.job(job_id)
@@ -168,7 +189,7 @@ def jobs(
     limit: Annotated[int, typer.Option(min=1, help="how many, newest first")] = 20,
 ) -> None:
     """List your jobs, newest first, in a table."""
-    from client._console import connect, jobs_table, stdout
+    from arrayq.client._console import connect, jobs_table, stdout
 
     with connect(ctx.obj) as client:
         found = client.jobs(status=status, op=op, limit=min(limit, 1000))

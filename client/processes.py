@@ -118,7 +118,7 @@ def redis_process(port: int, data_dir: Path, *, appendonly: bool = True) -> Mana
 
 def arrayq_command(*args: str) -> list[str]:
     """`arrayq ARGS` run with this interpreter, whether or not the script is on PATH."""
-    return [sys.executable, "-m", "client.cli", *args]
+    return [sys.executable, "-m", "arrayq.client.cli", *args]
 
 
 def wait_until(check: Callable[[], bool], timeout: float, what: str) -> None:

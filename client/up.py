@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from client.processes import (
+from arrayq.client.processes import (
     Managed,
     arrayq_command,
     free_port,

@@ -19,9 +19,8 @@ from typing import BinaryIO
 
 import numpy as np
 import orjson
-from PIL import Image
 
-from storage.errors import InvalidArray, TooLarge, UnsupportedDtype
+from arrayq.storage.errors import InvalidArray, TooLarge, UnsupportedDtype
 
 SUPPORTED_DTYPES: frozenset[str] = frozenset(
     {
@@ -454,6 +453,8 @@ def encode_png(image: np.ndarray, *, compress_level: int = PNG_COMPRESS_LEVEL) -
         raise InvalidArray(
             f"an image is a uint8 HxW, HxWx3 or HxWx4 array, not {image.dtype} {image.shape}"
         )
+    from PIL import Image  # server side only: the client never encodes PNG
+
     buffer = io.BytesIO()
     Image.fromarray(np.ascontiguousarray(image)).save(
         buffer, format="PNG", compress_level=compress_level

@@ -18,10 +18,10 @@ from typing import Any
 import orjson
 import redis
 
-from storage import keys
-from storage.errors import Conflict, IdempotencyMismatch, NotFound
-from storage.redis_client import translate_redis_errors
-from storage.stats import DURATION_BUCKETS
+from arrayq.storage import keys
+from arrayq.storage.errors import Conflict, IdempotencyMismatch, NotFound
+from arrayq.storage.redis_client import translate_redis_errors
+from arrayq.storage.stats import DURATION_BUCKETS
 
 
 class JobStatus(StrEnum):

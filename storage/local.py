@@ -8,7 +8,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import BinaryIO
 
-from storage.errors import NotFound, StorageUnavailable
+from arrayq.storage.errors import NotFound, StorageUnavailable
 
 _READ_CHUNK = 1 << 20
 

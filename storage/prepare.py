@@ -1,4 +1,4 @@
-"""`python -m storage.prepare`: create the bucket (and its expiry rule) before
+"""`python -m arrayq.storage.prepare`: create the bucket (and its expiry rule) before
 the API starts, waiting for the store to come up. The compose file's one-shot
 `createbucket` service runs it."""
 
@@ -7,9 +7,9 @@ import sys
 import time
 from datetime import timedelta
 
-from storage.errors import StorageUnavailable
-from storage.settings import get_settings
-from storage.stores import resolve_store
+from arrayq.storage.errors import StorageUnavailable
+from arrayq.storage.settings import get_settings
+from arrayq.storage.stores import resolve_store
 
 log = logging.getLogger("arrayq.prepare")
 

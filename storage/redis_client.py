@@ -6,7 +6,7 @@ from contextlib import contextmanager
 import redis
 import redis.asyncio
 
-from storage.errors import BrokerUnavailable
+from arrayq.storage.errors import BrokerUnavailable
 
 _TIMEOUTS = {"socket_connect_timeout": 2.0, "socket_timeout": 4.0, "health_check_interval": 10}
 

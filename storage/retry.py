@@ -5,7 +5,7 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
-from storage.errors import StorageUnavailable
+from arrayq.storage.errors import StorageUnavailable
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

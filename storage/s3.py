@@ -27,8 +27,8 @@ from minio.error import InvalidResponseError, S3Error, ServerError
 from minio.helpers import check_bucket_name
 from minio.lifecycleconfig import Expiration, LifecycleConfig, Rule
 
-from storage.errors import NotFound, StorageUnavailable
-from storage.retry import retry_unavailable
+from arrayq.storage.errors import NotFound, StorageUnavailable
+from arrayq.storage.retry import retry_unavailable
 
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer

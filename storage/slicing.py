@@ -13,9 +13,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from storage import codecs
-from storage.errors import InvalidArray
-from storage.stores import ObjectStore
+from arrayq.storage import codecs
+from arrayq.storage.errors import InvalidArray
+from arrayq.storage.stores import ObjectStore
 
 Index = tuple[int | slice, ...]
 _INT = r"-?\d{1,19}"

@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 
 import redis
 
-from storage import keys
-from storage.redis_client import translate_redis_errors
+from arrayq.storage import keys
+from arrayq.storage.redis_client import translate_redis_errors
 
 # Upper bounds of the job run-time histogram, in seconds, as stored in Redis.
 DURATION_BUCKETS = (

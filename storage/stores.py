@@ -60,12 +60,12 @@ def resolve_store(
 ) -> ObjectStore:
     """`file://DIR` (relative or absolute) or `s3://ACCESS:SECRET@host:port/bucket`."""
     if url.startswith("file://"):
-        from storage.local import LocalStore
+        from arrayq.storage.local import LocalStore
 
         return LocalStore(Path(unquote(url.removeprefix("file://"))))
     parts = urlsplit(url)
     if parts.scheme == "s3":
-        from storage.s3 import S3Store
+        from arrayq.storage.s3 import S3Store
 
         return S3Store.from_url(url, public_endpoint=public_endpoint, region=region)
     raise ValueError(f"unsupported storage URL scheme {parts.scheme!r} (use file:// or s3://)")

@@ -5,9 +5,9 @@ from dataclasses import dataclass
 import orjson
 import redis
 
-from storage import keys
-from storage.errors import NotFound
-from storage.redis_client import translate_redis_errors
+from arrayq.storage import keys
+from arrayq.storage.errors import NotFound
+from arrayq.storage.redis_client import translate_redis_errors
 
 
 @dataclass(frozen=True)

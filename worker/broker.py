@@ -4,8 +4,8 @@ taken by a worker and not yet acknowledged (kombu's Redis layout)."""
 import orjson
 import redis
 
-from storage.redis_client import translate_redis_errors
-from worker.celery_app import QUEUES
+from arrayq.storage.redis_client import translate_redis_errors
+from arrayq.worker.celery_app import QUEUES
 
 UNACKED_KEY = "unacked"  # kombu's default `unacked_key`
 

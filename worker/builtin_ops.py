@@ -12,8 +12,8 @@ from typing import Annotated, Literal, Self
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, FiniteFloat, field_validator, model_validator
 
-from storage import colormaps
-from worker.ops import NoParams, Progress, op
+from arrayq.storage import colormaps
+from arrayq.worker.ops import NoParams, Progress, op
 
 Shapes = dict[str, tuple[int, ...]]
 # complex128: the widest dtype an input can have, so a bound that holds for every input dtype.

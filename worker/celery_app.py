@@ -3,7 +3,7 @@
 from celery import Celery
 from kombu import Exchange, Queue
 
-from storage.settings import Settings
+from arrayq.storage.settings import Settings
 
 TASK_NAME = "arrayq.run_job"
 QUEUES = ("default", "long")
@@ -41,7 +41,7 @@ def create_celery(settings: Settings) -> Celery:
         worker_soft_shutdown_timeout=10.0,
         worker_max_memory_per_child=settings.worker_max_memory_mb * 1024 or None,
     )
-    app.autodiscover_tasks(["worker"], related_name="tasks", force=True)
+    app.autodiscover_tasks(["arrayq.worker"], related_name="tasks", force=True)
     return app
 
 

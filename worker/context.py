@@ -7,12 +7,12 @@ in the process that runs tasks, keyed by its pid.
 import os
 import socket
 
-from storage.jobs import JobStore
-from storage.redis_client import connect
-from storage.settings import get_settings
-from storage.stores import resolve_store
-from worker.ops import load_ops
-from worker.runner import WorkerContext
+from arrayq.storage.jobs import JobStore
+from arrayq.storage.redis_client import connect
+from arrayq.storage.settings import get_settings
+from arrayq.storage.stores import resolve_store
+from arrayq.worker.ops import load_ops
+from arrayq.worker.runner import WorkerContext
 
 _contexts: dict[int, WorkerContext] = {}
 

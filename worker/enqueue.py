@@ -3,10 +3,10 @@
 from celery import Celery
 from kombu.exceptions import OperationalError
 
-from storage.errors import BrokerUnavailable
-from storage.settings import Settings
-from worker.celery_app import TASK_NAME
-from worker.ops import Op
+from arrayq.storage.errors import BrokerUnavailable
+from arrayq.storage.settings import Settings
+from arrayq.worker.celery_app import TASK_NAME
+from arrayq.worker.ops import Op
 
 
 def enqueue(app: Celery, job_id: str, op: Op, settings: Settings) -> None:

@@ -7,12 +7,12 @@ import socket
 from celery import Celery, signals
 from celery.exceptions import TimeLimitExceeded
 
-from storage.errors import ArrayqError
-from storage.settings import get_settings
-from worker.celery_app import QUEUES, create_celery
-from worker.context import build_context
-from worker.maintenance import Maintenance, fail_past_hard_limit
-from worker.ops import load_ops
+from arrayq.storage.errors import ArrayqError
+from arrayq.storage.settings import get_settings
+from arrayq.worker.celery_app import QUEUES, create_celery
+from arrayq.worker.context import build_context
+from arrayq.worker.maintenance import Maintenance, fail_past_hard_limit
+from arrayq.worker.ops import load_ops
 
 log = logging.getLogger(__name__)
 

@@ -17,13 +17,13 @@ from datetime import timedelta
 
 from celery import Celery
 
-from storage.errors import ArrayqError, NotFound
-from storage.jobs import JobStatus
-from storage.settings import Settings
-from worker import broker
-from worker.enqueue import enqueue
-from worker.ops import UnknownOp, get_op
-from worker.runner import WorkerContext
+from arrayq.storage.errors import ArrayqError, NotFound
+from arrayq.storage.jobs import JobStatus
+from arrayq.storage.settings import Settings
+from arrayq.worker import broker
+from arrayq.worker.enqueue import enqueue
+from arrayq.worker.ops import UnknownOp, get_op
+from arrayq.worker.runner import WorkerContext
 
 log = logging.getLogger(__name__)
 SWEEP_SECONDS = 5.0

@@ -13,8 +13,8 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from storage.errors import BrokerUnavailable
-from storage.jobs import JobStore
+from arrayq.storage.errors import BrokerUnavailable
+from arrayq.storage.jobs import JobStore
 
 
 class JobCancelled(Exception):

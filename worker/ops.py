@@ -93,7 +93,7 @@ def op(
 
 def load_ops(module_names: Iterable[str] = ()) -> dict[str, Op]:
     """Import the built-in ops and the modules of `ARRAYQ_OPS_MODULES`; return the registry."""
-    importlib.import_module("worker.builtin_ops")
+    importlib.import_module("arrayq.worker.builtin_ops")
     for module_name in module_names:
         importlib.import_module(module_name)
     return dict(_REGISTRY)

@@ -13,14 +13,14 @@ from typing import Any
 import numpy as np
 from celery.exceptions import SoftTimeLimitExceeded
 
-from storage import codecs, keys
-from storage.errors import ArrayqError, Conflict
-from storage.jobs import Job, JobStatus, JobStore
-from storage.retry import retry_unavailable
-from storage.settings import Settings
-from storage.stores import ObjectStore
-from worker.monitor import JobCancelled, RunMonitor
-from worker.ops import Op, get_op
+from arrayq.storage import codecs, keys
+from arrayq.storage.errors import ArrayqError, Conflict
+from arrayq.storage.jobs import Job, JobStatus, JobStore
+from arrayq.storage.retry import retry_unavailable
+from arrayq.storage.settings import Settings
+from arrayq.storage.stores import ObjectStore
+from arrayq.worker.monitor import JobCancelled, RunMonitor
+from arrayq.worker.ops import Op, get_op
 
 log = logging.getLogger(__name__)
 STORAGE_RETRY_DELAYS = (0.5, 1.0, 2.0, 4.0)

@@ -2,9 +2,9 @@
 
 from celery import shared_task
 
-from worker.celery_app import TASK_NAME
-from worker.context import worker_context
-from worker.runner import run_job as run
+from arrayq.worker.celery_app import TASK_NAME
+from arrayq.worker.context import worker_context
+from arrayq.worker.runner import run_job as run
 
 
 @shared_task(name=TASK_NAME, ignore_result=True)

@@ -1,9 +1,9 @@
 from fastapi import APIRouter
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import ServicesDep
-from api.responses import JSONBody
-from storage.errors import ArrayqError
+from arrayq.api.deps import BackendsDep
+from arrayq.api.responses import JSONBody
+from arrayq.storage.errors import ArrayqError
 
 router = APIRouter(tags=["health"])
 
@@ -14,14 +14,14 @@ async def healthz() -> dict[str, str]:
 
 
 @router.get("/readyz", summary="Readiness: Redis and the object store are reachable")
-async def readyz(services: ServicesDep) -> JSONBody:
+async def readyz(backends: BackendsDep) -> JSONBody:
     checks = {"redis": "ok", "storage": "ok"}
     try:
-        await services.aredis.ping()
+        await backends.aredis.ping()
     except Exception as exc:  # any failure of the ping means not ready
         checks["redis"] = f"unavailable: {exc}"
     try:
-        await run_in_threadpool(services.store.check)
+        await run_in_threadpool(backends.store.check)
     except ArrayqError as exc:
         checks["storage"] = f"unavailable: {exc}"
     ready = all(value == "ok" for value in checks.values())

@@ -4,14 +4,13 @@ from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from api import jobs_service
-from api.body import read_json
-from api.deps import JobsDep, ServicesDep, TenantDep
-from api.errors import ApiError
-from api.events import job_events
-from api.responses import JSONBody
-from api.submission import submit_job
-from storage.jobs import JobStatus
+from arrayq.api import jobs as job_actions
+from arrayq.api.body import read_json
+from arrayq.api.deps import BackendsDep, JobsDep, TenantDep
+from arrayq.api.errors import ApiError
+from arrayq.api.events import job_events
+from arrayq.api.responses import JSONBody
+from arrayq.storage.jobs import JobStatus
 
 router = APIRouter(tags=["jobs"])
 
@@ -32,11 +31,11 @@ _JOB_REQUEST_BODY = {
 )
 async def create_job(
     request: Request,
-    services: ServicesDep,
+    backends: BackendsDep,
     tenant: TenantDep,
     idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
 ) -> JSONBody:
-    settings = services.settings
+    settings = backends.settings
     body = await read_json(
         request,
         settings.max_input_bytes,
@@ -45,7 +44,9 @@ async def create_job(
     )
     if not isinstance(body, dict):
         raise ApiError(422, "validation_error", "the body must be a JSON object")
-    submitted = await run_in_threadpool(submit_job, services, tenant, body, idempotency_key)
+    submitted = await run_in_threadpool(
+        job_actions.submit_job, backends, tenant, body, idempotency_key
+    )
     job = submitted.job
     return JSONBody(
         job.document(),
@@ -63,7 +64,7 @@ def list_jobs(
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
     cursor: Annotated[str | None, Query(max_length=20)] = None,
 ) -> dict[str, Any]:
-    return jobs_service.list_page(jobs, tenant, status=status, op=op, limit=limit, cursor=cursor)
+    return job_actions.list_page(jobs, tenant, status=status, op=op, limit=limit, cursor=cursor)
 
 
 @router.get("/jobs/{job_id}", summary="One job")
@@ -72,8 +73,8 @@ def get_job(job_id: str, jobs: JobsDep, tenant: TenantDep) -> dict[str, Any]:
 
 
 @router.delete("/jobs/{job_id}", status_code=204, summary="Cancel a job, or delete a finished one")
-def delete_job(job_id: str, services: ServicesDep, tenant: TenantDep) -> Response:
-    jobs_service.cancel_or_delete(services, job_id, tenant)
+def delete_job(job_id: str, backends: BackendsDep, tenant: TenantDep) -> Response:
+    job_actions.cancel_or_delete(backends, job_id, tenant)
     return Response(status_code=204)
 
 
@@ -84,11 +85,11 @@ def delete_job(job_id: str, services: ServicesDep, tenant: TenantDep) -> Respons
     responses={200: {"content": {"text/event-stream": {}}}},
 )
 async def job_event_stream(
-    job_id: str, services: ServicesDep, tenant: TenantDep
+    job_id: str, backends: BackendsDep, tenant: TenantDep
 ) -> StreamingResponse:
-    job = await run_in_threadpool(services.jobs.get, job_id, tenant=tenant)
+    job = await run_in_threadpool(backends.jobs.get, job_id, tenant=tenant)
     return StreamingResponse(
-        job_events(services, job),
+        job_events(backends, job),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )

@@ -3,20 +3,20 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from api import signing
-from api.deps import ServicesDep, TenantDep
-from api.errors import ApiError
-from api.negotiation import choose_format
-from api.responses import NPY_MEDIA_TYPE
-from api.results import (
+from arrayq.api import signing
+from arrayq.api.deps import BackendsDep, TenantDep
+from arrayq.api.errors import ApiError
+from arrayq.api.negotiation import choose_format
+from arrayq.api.responses import NPY_MEDIA_TYPE
+from arrayq.api.results import (
     RenderOptions,
     download_link,
     local_npy_response,
     not_acceptable,
     result_response,
 )
-from storage import keys
-from storage.errors import NotFound
+from arrayq.storage import keys
+from arrayq.storage.errors import NotFound
 
 router = APIRouter(tags=["results"])
 
@@ -47,7 +47,7 @@ _RESULT_RESPONSES: dict[int | str, dict[str, Any]] = {
 )
 def get_result(
     job_id: str,
-    services: ServicesDep,
+    backends: BackendsDep,
     tenant: TenantDep,
     format: Annotated[str | None, Query(max_length=10)] = None,
     accept: Annotated[str | None, Header()] = None,
@@ -60,22 +60,22 @@ def get_result(
     vmin: float | None = None,
     vmax: float | None = None,
 ) -> Response:
-    job = services.jobs.get(job_id, tenant=tenant)
+    job = backends.jobs.get(job_id, tenant=tenant)
     fmt = choose_format(format, accept)
     if fmt is None:
         raise not_acceptable(job, f"cannot serve {accept!r}; ask for JSON, .npy or PNG")
     render = RenderOptions(cmap=cmap, vmin=vmin, vmax=vmax)
     return result_response(
-        services, job, fmt, redirect=redirect, render=render, range_header=range, slice_text=slice
+        backends, job, fmt, redirect=redirect, render=render, range_header=range, slice_text=slice
     )
 
 
 @router.get("/jobs/{job_id}/result/url", summary="A signed, expiring download link")
 def get_result_url(
-    job_id: str, request: Request, services: ServicesDep, tenant: TenantDep
+    job_id: str, request: Request, backends: BackendsDep, tenant: TenantDep
 ) -> dict[str, str]:
-    job = services.jobs.get(job_id, tenant=tenant)
-    return download_link(services, job, request)
+    job = backends.jobs.get(job_id, tenant=tenant)
+    return download_link(backends, job, request)
 
 
 @router.api_route(
@@ -87,19 +87,19 @@ def get_result_url(
 )
 async def get_signed_file(
     job_id: str,
-    services: ServicesDep,
+    backends: BackendsDep,
     exp: Annotated[int, Query()],
     sig: Annotated[str, Query(max_length=128)],
     range: Annotated[str | None, Header(max_length=1000)] = None,
 ) -> Response:
-    secret = await run_in_threadpool(services.signing_secret)
+    secret = await run_in_threadpool(backends.signing_secret)
     if not keys.is_valid_id(job_id) or not signing.verify(secret, job_id, exp, sig):
         raise ApiError(403, "forbidden", "the link is invalid or has expired")
     try:
-        job = await run_in_threadpool(services.jobs.get, job_id)
+        job = await run_in_threadpool(backends.jobs.get, job_id)
     except NotFound:
         raise ApiError(403, "forbidden", "the link is invalid or has expired") from None
-    path = services.store.local_path(keys.result_object(job.tenant, job.id, "npy"))
+    path = backends.store.local_path(keys.result_object(job.tenant, job.id, "npy"))
     if path is None:
         raise ApiError(404, "not_found", "signed links serve local storage only")
     return local_npy_response(path, job.id, range)

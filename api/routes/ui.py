@@ -9,7 +9,7 @@ from pathlib import Path
 from fastapi import APIRouter
 from fastapi.responses import FileResponse
 
-from api.errors import ApiError
+from arrayq.api.errors import ApiError
 
 STATIC_DIR = Path(__file__).resolve().parents[1] / "static"
 ASSETS = {"dashboard.js": "text/javascript", "dashboard.css": "text/css"}

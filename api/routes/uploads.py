@@ -2,9 +2,9 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
-from api.deps import ServicesDep, TenantDep
-from api.responses import NPY_MEDIA_TYPE
-from api.uploads import receive_upload
+from arrayq.api.deps import BackendsDep, TenantDep
+from arrayq.api.responses import NPY_MEDIA_TYPE
+from arrayq.api.uploads import receive_upload
 
 router = APIRouter(tags=["uploads"])
 
@@ -23,7 +23,7 @@ _NPY_BODY = {
     openapi_extra=_NPY_BODY,
 )
 async def create_upload(
-    request: Request, services: ServicesDep, tenant: TenantDep
+    request: Request, backends: BackendsDep, tenant: TenantDep
 ) -> dict[str, Any]:
-    upload = await receive_upload(services, tenant, request)
+    upload = await receive_upload(backends, tenant, request)
     return upload.document()

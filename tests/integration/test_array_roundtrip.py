@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from storage import codecs
+from arrayq.storage import codecs
 from tests.support.jobs import wait_for
 
 DTYPES = sorted(codecs.SUPPORTED_DTYPES)

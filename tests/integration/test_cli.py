@@ -13,7 +13,7 @@ from click.testing import Result
 from PIL import Image
 from typer.testing import CliRunner
 
-from client.cli import app
+from arrayq.client.cli import app
 from tests.support.service import REPO_ROOT, Service
 
 JOB_ID = re.compile(r"^[0-9a-f]{32}$")
@@ -160,7 +160,7 @@ def arrayq(service: Service, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**service.env, "ARRAYQ_URL": service.url}
     env.pop("ARRAYQ_API_KEY", None)
     return subprocess.run(
-        [sys.executable, "-m", "client.cli", *args],
+        [sys.executable, "-m", "arrayq.client.cli", *args],
         env=env,
         cwd=REPO_ROOT,
         capture_output=True,

@@ -16,7 +16,7 @@ import orjson
 import pytest
 from PIL import Image
 
-from client import (
+from arrayq.client import (
     AsyncClient,
     AsyncJob,
     Client,
@@ -29,7 +29,7 @@ from client import (
     Unauthorized,
     ValidationError,
 )
-from storage import codecs
+from arrayq.storage import codecs
 from tests.support.seaweed import seaweed_s3
 from tests.support.service import Service, start_service
 

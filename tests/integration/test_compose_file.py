@@ -22,7 +22,7 @@ import yaml
 from minio import Minio
 from minio.error import S3Error
 
-from storage.settings import Settings
+from arrayq.storage.settings import Settings
 from tests.support.compose import (
     COMPOSE_FILE,
     REPO_ROOT,
@@ -275,8 +275,7 @@ def test_dependencies_are_installed_before_the_source_is_copied() -> None:
 
 def test_image_copies_every_package_of_the_distribution() -> None:
     pyproject = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())
-    include = pyproject["tool"]["setuptools"]["packages"]["find"]["include"]
-    packages = [pattern.rstrip("*") for pattern in include]
+    packages = set(pyproject["tool"]["setuptools"]["package-dir"].values())
     copied = {args.split()[0] for instruction, args in _dockerfile() if instruction == "COPY"}
     assert {*packages, pyproject["project"]["readme"], "pyproject.toml"} <= copied
 

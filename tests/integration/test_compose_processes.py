@@ -10,7 +10,7 @@ import httpx
 import numpy as np
 import pytest
 
-from client.processes import (
+from arrayq.client.processes import (
     Managed,
     free_port,
     http_answers,

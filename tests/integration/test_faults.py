@@ -3,11 +3,11 @@ again within 60 s, by the numbers and for real."""
 
 import time
 
-from storage.settings import Settings
+from arrayq.storage.settings import Settings
+from arrayq.worker.celery_app import transport_options
+from arrayq.worker.maintenance import sweep_seconds
 from tests.support.faults import kill, own_service, running_on, wait_attempt
 from tests.support.jobs import submit, wait_for
-from worker.celery_app import transport_options
-from worker.maintenance import sweep_seconds
 
 BOUND_SECONDS = 60
 

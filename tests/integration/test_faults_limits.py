@@ -10,7 +10,7 @@ import httpx
 import numpy as np
 import pytest
 
-from client.processes import wait_until
+from arrayq.client.processes import wait_until
 from tests.support.faults import FAST_HEARTBEAT, own_service, pool_children, running_on
 from tests.support.jobs import result_array, run, submit, wait_for
 from tests.support.service import Service

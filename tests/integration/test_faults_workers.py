@@ -13,7 +13,7 @@ import httpx
 import numpy as np
 import pytest
 
-from client.processes import wait_until
+from arrayq.client.processes import wait_until
 from tests.support.faults import (
     FAST_HEARTBEAT,
     drop_message,

@@ -10,8 +10,8 @@ import pytest
 import redis
 from PIL import Image
 
-from api import signing
-from storage import keys
+from arrayq.api import signing
+from arrayq.storage import keys
 from tests.support.jobs import array_json, result_array, run, submit, wait_for
 
 

@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from client.processes import Managed, arrayq_command, free_port, http_answers, wait_until
-from storage.jobs import JobStore, NewJob
-from storage.redis_client import connect
-from storage.stats import DURATION_BUCKETS, JobStats
+from arrayq.client.processes import Managed, arrayq_command, free_port, http_answers, wait_until
+from arrayq.storage.jobs import JobStore, NewJob
+from arrayq.storage.redis_client import connect
+from arrayq.storage.stats import DURATION_BUCKETS, JobStats
 from tests.support.jobs import run, submit, wait_for
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]

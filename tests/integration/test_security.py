@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 import redis
 
-from api import signing
-from client.processes import Managed, arrayq_command, free_port, http_answers, wait_until
-from storage import keys
+from arrayq.api import signing
+from arrayq.client.processes import Managed, arrayq_command, free_port, http_answers, wait_until
+from arrayq.storage import keys
 from tests.support.jobs import array_json, wait_for
 from tests.support.service import Service, start_service
 

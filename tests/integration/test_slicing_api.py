@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from storage import codecs
+from arrayq.storage import codecs
 from tests.support.jobs import run
 
 SHAPE = [300, 40, 3]

@@ -13,10 +13,10 @@ import httpx
 import numpy as np
 import pytest
 
-from storage.errors import NotFound, StorageUnavailable
-from storage.local import LocalStore
-from storage.s3 import PART_SIZE, S3Store
-from storage.stores import ObjectStore, resolve_store
+from arrayq.storage.errors import NotFound, StorageUnavailable
+from arrayq.storage.local import LocalStore
+from arrayq.storage.s3 import PART_SIZE, S3Store
+from arrayq.storage.stores import ObjectStore, resolve_store
 from tests.support.seaweed import S3Server, free_ports, seaweed_s3
 
 KEY = "results/t-00/0123456789abcdef0123456789abcdef.npy"

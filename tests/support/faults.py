@@ -13,8 +13,8 @@ import httpx
 import orjson
 import redis
 
-from client.processes import Managed, redis_answers, wait_until, workers_ready
-from storage import keys
+from arrayq.client.processes import Managed, redis_answers, wait_until, workers_ready
+from arrayq.storage import keys
 from tests.support.jobs import wait_for
 from tests.support.service import Service, start_service
 

@@ -6,7 +6,7 @@ from typing import Any
 import httpx
 import numpy as np
 
-from storage import codecs
+from arrayq.storage import codecs
 
 FINAL = {"succeeded", "failed", "cancelled"}
 

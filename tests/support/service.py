@@ -7,7 +7,7 @@ from pathlib import Path
 
 import httpx
 
-from client.processes import (
+from arrayq.client.processes import (
     Managed,
     arrayq_command,
     free_port,

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from storage.s3 import S3Store
+from arrayq.storage.s3 import S3Store
 
 
 def stored_keys(storage_url: str, prefix: str = "") -> list[str]:

@@ -7,7 +7,7 @@ import time
 import numpy as np
 from pydantic import BaseModel
 
-from worker.ops import op
+from arrayq.worker.ops import op
 
 
 class ScaleParams(BaseModel):

@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from storage.colormaps import COLORMAPS
-from worker import builtin_ops
-from worker.ops import Op, get_op, load_ops
+from arrayq.storage.colormaps import COLORMAPS
+from arrayq.worker import builtin_ops
+from arrayq.worker.ops import Op, get_op, load_ops
 
 load_ops()
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import typer
 
-from client import (
+from arrayq.client import (
     ArrayqError,
     BadRequest,
     JobCancelled,
@@ -19,10 +19,17 @@ from client import (
     Unauthorized,
     ValidationError,
 )
-from client._console import parse_inputs, parse_params
-from client._errors import error_for
-from client._http import Deadline, RetryPolicy, check_final, download_format, is_safe, same_origin
-from client._sse import Event, EventParser
+from arrayq.client._console import parse_inputs, parse_params
+from arrayq.client._errors import error_for
+from arrayq.client._http import (
+    Deadline,
+    RetryPolicy,
+    check_final,
+    download_format,
+    is_safe,
+    same_origin,
+)
+from arrayq.client._sse import Event, EventParser
 
 
 def feed_all(lines: list[str]) -> list[Event]:

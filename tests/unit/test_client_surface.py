@@ -2,8 +2,8 @@
 
 import types
 
-import client
-from client import ArrayqError
+from arrayq import client
+from arrayq.client import ArrayqError
 
 PUBLIC = {
     "ArrayqError",

@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from PIL import Image
 
-from storage import codecs
-from storage.errors import InvalidArray, TooLarge, UnsupportedDtype
+from arrayq.storage import codecs
+from arrayq.storage.errors import InvalidArray, TooLarge, UnsupportedDtype
 
 MAX = 1 << 30
 DTYPES = sorted(codecs.SUPPORTED_DTYPES)

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from storage.colormaps import COLORMAPS, colormap_names, render
+from arrayq.storage.colormaps import COLORMAPS, colormap_names, render
 
 # matplotlib's own colors at table positions 0, 64, 128, 192 and 255.
 MATPLOTLIB_COLORS = {

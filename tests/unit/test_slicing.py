@@ -5,8 +5,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from storage import codecs
-from storage.slicing import InvalidSlice, parse_slice, read_slice, sliced_nbytes
+from arrayq.storage import codecs
+from arrayq.storage.slicing import InvalidSlice, parse_slice, read_slice, sliced_nbytes
 
 SHAPE = (23, 7, 3)
 

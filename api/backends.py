@@ -7,17 +7,17 @@ import redis
 import redis.asyncio
 from celery import Celery
 
-from storage import keys
-from storage.jobs import JobStore
-from storage.redis_client import connect, connect_async, translate_redis_errors
-from storage.settings import Settings
-from storage.stores import ObjectStore, resolve_store
-from worker.celery_app import create_celery
-from worker.ops import Op, load_ops
+from arrayq.storage import keys
+from arrayq.storage.jobs import JobStore
+from arrayq.storage.redis_client import connect, connect_async, translate_redis_errors
+from arrayq.storage.settings import Settings
+from arrayq.storage.stores import ObjectStore, resolve_store
+from arrayq.worker.celery_app import create_celery
+from arrayq.worker.ops import Op, load_ops
 
 
 @dataclass
-class Services:
+class Backends:
     settings: Settings
     redis: redis.Redis
     aredis: redis.asyncio.Redis
@@ -28,7 +28,7 @@ class Services:
     _signing_secret: bytes | None = field(default=None, repr=False)
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> "Services":
+    def from_settings(cls, settings: Settings) -> "Backends":
         client = connect(settings.redis_url)
         return cls(
             settings=settings,

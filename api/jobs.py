@@ -1,0 +1,179 @@
+"""The job use cases behind `routes/jobs.py`: submit, list, cancel or delete.
+
+A submission validates everything, stores the inputs, records the job and queues it;
+nothing is queued unless the op, its params and every input are valid.
+"""
+
+import contextlib
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import orjson
+from pydantic import BaseModel, ValidationError
+
+from arrayq.api.backends import Backends
+from arrayq.api.errors import ApiError, validation_failed
+from arrayq.api.schemas import ArrayInput, JobRequest, UploadRef
+from arrayq.storage import codecs, keys, uploads
+from arrayq.storage.errors import ArrayqError, BrokerUnavailable, TooLarge
+from arrayq.storage.jobs import Job, JobStatus, JobStore, NewJob
+from arrayq.worker.enqueue import enqueue
+from arrayq.worker.ops import Op
+
+
+@dataclass(frozen=True)
+class Submitted:
+    job: Job
+    created: bool
+
+
+def submit_job(
+    backends: Backends,
+    tenant: str,
+    body: dict[str, Any],
+    idempotency_key: str | None = None,
+) -> Submitted:
+    try:
+        request = JobRequest.model_validate(body)
+    except ValidationError as exc:
+        raise validation_failed(exc) from None
+    op = find_op(backends, request.op)
+    try:
+        params = op.params.model_validate(request.params)
+    except ValidationError as exc:
+        raise validation_failed(exc, "invalid_params") from None
+    check_input_names(op, request.inputs)
+    job_id = keys.new_id()
+    if idempotency_key is not None:
+        first_id = backends.jobs.claim_idempotency_key(
+            tenant, idempotency_key, _digest(body), job_id
+        )
+        if first_id != job_id:
+            return Submitted(backends.jobs.get(first_id, tenant=tenant), created=False)
+    arrays, input_specs = _resolve_inputs(backends, tenant, job_id, request.inputs)
+    _check_result_size(backends, op, params, input_specs)
+    _store_arrays(backends, arrays)
+    new = NewJob(
+        id=job_id,
+        tenant=tenant,
+        op=op.name,
+        params=params.model_dump(mode="json"),
+        inputs=input_specs,
+        queue=op.queue,
+    )
+    job = backends.jobs.create(new)
+    try:
+        enqueue(backends.celery, job.id, op, backends.settings)
+    except BrokerUnavailable:
+        _forget(backends, job)
+        raise
+    return Submitted(job, created=True)
+
+
+def _forget(backends: Backends, job: Job) -> None:
+    """Undo a submission that could not be queued, so no job waits forever."""
+    with contextlib.suppress(ArrayqError):
+        backends.jobs.delete(job.id)
+        backends.store.delete_prefix(keys.inputs_prefix(job.tenant, job.id))
+
+
+def find_op(backends: Backends, name: str) -> Op:
+    op = backends.ops.get(name)
+    if op is None:
+        raise ApiError(422, "unknown_op", f"unknown op {name!r}; GET /ops lists them")
+    return op
+
+
+def check_input_names(op: Op, inputs: dict[str, Any]) -> None:
+    missing = [name for name in op.inputs if name not in inputs]
+    unknown = [name for name in inputs if name not in op.inputs]
+    if missing or unknown:
+        raise ApiError(
+            422,
+            "invalid_inputs",
+            f"op {op.name!r} takes inputs {list(op.inputs)}; missing {missing}, unknown {unknown}",
+        )
+
+
+def _resolve_inputs(
+    backends: Backends,
+    tenant: str,
+    job_id: str,
+    inputs: dict[str, ArrayInput | UploadRef],
+) -> tuple[dict[str, np.ndarray], dict[str, dict[str, Any]]]:
+    """Decode inline arrays and look up uploads; returns the arrays to store (by
+    object key) and each input's spec for the job record."""
+    arrays: dict[str, np.ndarray] = {}
+    specs: dict[str, dict[str, Any]] = {}
+    max_bytes = backends.settings.max_input_bytes
+    for index, (name, value) in enumerate(inputs.items()):
+        if isinstance(value, UploadRef):
+            upload = uploads.get_upload(backends.redis, value.upload, tenant=tenant)
+            specs[name] = {"key": upload.key, "dtype": upload.dtype, "shape": list(upload.shape)}
+            continue
+        array = codecs.decode_array_json(value.model_dump(exclude_none=True), max_bytes=max_bytes)
+        key = keys.input_object(tenant, job_id, index)
+        arrays[key] = array
+        specs[name] = {"key": key, "dtype": array.dtype.name, "shape": list(array.shape)}
+    return arrays, specs
+
+
+def _check_result_size(
+    backends: Backends, op: Op, params: BaseModel, specs: dict[str, dict[str, Any]]
+) -> None:
+    if op.result_nbytes is None:
+        return
+    shapes = {name: tuple(spec["shape"]) for name, spec in specs.items()}
+    nbytes = op.result_nbytes(params, shapes)
+    limit = backends.settings.max_result_bytes
+    if nbytes > limit:
+        raise TooLarge(
+            f"the result would take {nbytes} bytes, over the limit of {limit} "
+            "(ARRAYQ_MAX_RESULT_BYTES)"
+        )
+
+
+def _store_arrays(backends: Backends, arrays: dict[str, np.ndarray]) -> None:
+    for key, array in arrays.items():
+        backends.store.write(key, codecs.npy_chunks(array), codecs.npy_nbytes(array))
+
+
+def _digest(body: dict[str, Any]) -> str:
+    return hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+def list_page(
+    jobs: JobStore,
+    tenant: str,
+    *,
+    status: JobStatus | None,
+    op: str | None,
+    limit: int,
+    cursor: str | None,
+) -> dict[str, Any]:
+    if cursor is not None and not cursor.isdigit():
+        raise ApiError(422, "invalid_cursor", "cursor must be a next_cursor from an earlier page")
+    before = int(cursor) if cursor is not None else None
+    page, next_seq = jobs.list_jobs(tenant, limit=limit, before_seq=before, status=status, op=op)
+    return {
+        "items": [job.document() for job in page],
+        "next_cursor": str(next_seq) if next_seq is not None else None,
+    }
+
+
+def cancel_or_delete(backends: Backends, job_id: str, tenant: str) -> None:
+    """Cancel a queued or running job; delete a finished one with its objects."""
+    job = backends.jobs.get(job_id, tenant=tenant)
+    if not job.status.is_final and backends.jobs.cancel(job.id):
+        return
+    job = backends.jobs.get(job_id, tenant=tenant)  # it may have finished meanwhile
+    if not job.status.is_final:
+        raise ApiError(
+            409, "conflict", f"job {job.id} changed state; try again", job=job.document()
+        )
+    backends.jobs.delete(job.id)
+    backends.store.delete_prefix(keys.inputs_prefix(job.tenant, job.id))
+    for fmt in ("npy", "png"):
+        backends.store.delete(keys.result_object(job.tenant, job.id, fmt))

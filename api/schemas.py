@@ -1,0 +1,29 @@
+"""The request bodies of the job routes, as pydantic models (validated and documented)."""
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class ArrayInput(BaseModel):
+    """An array in JSON: nested `data` lists or raw little-endian `base64` bytes."""
+
+    model_config = ConfigDict(extra="forbid")
+    dtype: str
+    shape: list[int]
+    data: Any = None
+    base64: str | None = None
+
+
+class UploadRef(BaseModel):
+    """An array uploaded earlier through `POST /uploads`."""
+
+    model_config = ConfigDict(extra="forbid")
+    upload: str
+
+
+class JobRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    op: str = Field(min_length=1, max_length=200)
+    params: dict[str, Any] = Field(default_factory=dict)
+    inputs: dict[str, ArrayInput | UploadRef] = Field(default_factory=dict)
