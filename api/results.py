@@ -1,5 +1,7 @@
 """Serving a finished job's result in the negotiated format."""
 
+import hashlib
+import re
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -169,7 +171,7 @@ def sliced_response(
         raise not_acceptable(job, f"the slice takes {nbytes} bytes, over the inline JSON limit")
     key = keys.result_object(job.tenant, job.id, "npy")
     array = slicing.read_slice(backends.store, key, index, max_bytes=limit)
-    headers = {"ETag": _etag(job, f"slice-{slice_text}")}
+    headers = {"ETag": _etag(job, f"slice-{slicing.canonical(index)}")}
     if fmt == Format.JSON:
         return Response(
             codecs.encode_array_json(array), media_type="application/json", headers=headers
@@ -210,5 +212,12 @@ def download_link(backends: Backends, job: Job, request: Request) -> dict[str, s
     return {"url": url, "expires_at": expires_at}
 
 
+_ETAG_SAFE = re.compile(r"[A-Za-z0-9._:,+-]*")
+
+
 def _etag(job: Job, variant: str) -> str:
+    """A quoted ETag; a variant with anything but plain ASCII is hashed, so no
+    request text reaches a header as is."""
+    if not _ETAG_SAFE.fullmatch(variant):
+        variant = hashlib.sha256(variant.encode("utf-8", "surrogatepass")).hexdigest()[:32]
     return f'"{job.id}-{variant}"'

@@ -18,9 +18,13 @@ from arrayq.storage.errors import InvalidArray
 from arrayq.storage.stores import ObjectStore
 
 Index = tuple[int | slice, ...]
-_INT = r"-?\d{1,19}"
+# ASCII digits, spaces and tabs only: `\d` and `\s` would also take full-width digits
+# and CR/LF, which int() accepts and response headers do not.
+_INT = r"-?[0-9]{1,19}"
+_SP = r"[ \t]*"
 _PART = re.compile(
-    rf"^\s*(?:(?P<index>{_INT})|(?P<start>{_INT})?\s*:\s*(?P<stop>{_INT})?\s*(?::\s*(?P<step>{_INT})?)?)\s*$"
+    rf"{_SP}(?:(?P<index>{_INT})|(?P<start>{_INT})?{_SP}:{_SP}(?P<stop>{_INT})?{_SP}"
+    rf"(?::{_SP}(?P<step>{_INT})?)?){_SP}"
 )
 _HEADER_READ = codecs.NPY_MAX_HEADER_BYTES + 16
 # Rows of at least this many bytes are read one by one when the first axis has
@@ -44,9 +48,12 @@ def parse_slice(text: str, shape: Sequence[int]) -> Index:
 
 
 def _parse_part(part: str, size: int, text: str) -> int | slice:
-    match = _PART.match(part)
+    match = _PART.fullmatch(part)
     if match is None:
-        raise InvalidSlice(f"malformed slice {text!r}: use NumPy basic slicing like 0:100,::2")
+        raise InvalidSlice(
+            f"malformed slice {text.encode('ascii', 'backslashreplace').decode()!r}: "
+            "use NumPy basic slicing like 0:100,::2 (ASCII digits)"
+        )
     if match["index"] is not None:
         index = int(match["index"])
         if not -size <= index < size:
@@ -58,6 +65,16 @@ def _parse_part(part: str, size: int, text: str) -> int | slice:
     if step == 0:
         raise InvalidSlice("slice step cannot be zero")
     return slice(start, stop, step)
+
+
+def canonical(index: Index) -> str:
+    """The index written back as slicing text, ASCII only (for an ETag)."""
+    return ",".join(
+        f"{item.start}:{item.stop}:{item.step}".replace("None", "")
+        if isinstance(item, slice)
+        else str(item)
+        for item in index
+    )
 
 
 def sliced_nbytes(shape: Sequence[int], itemsize: int, index: Index) -> int:

@@ -442,6 +442,25 @@ CASES = [
         None,
         headers={"Accept": "text/html"},
     ),
+    # slices: ASCII only, nothing of them reaches a response header
+    Case(
+        "slice-full-width-digits",
+        "GET",
+        f"/jobs/{SMALL}/result?slice=%EF%BC%90:%EF%BC%91",
+        422,
+        "invalid_slice",
+    ),
+    Case("slice-crlf", "GET", f"/jobs/{SMALL}/result?slice=0:1,0:2%0D%0A", 422, "invalid_slice"),
+    Case("slice-lf-only", "GET", f"/jobs/{SMALL}/result?slice=0:1%0A", 422, "invalid_slice"),
+    Case("slice-nul", "GET", f"/jobs/{SMALL}/result?slice=0:1%00", 422, "invalid_slice"),
+    Case(
+        "slice-arabic-indic-digits",
+        "GET",
+        f"/jobs/{SMALL}/result?slice=%D9%A1:%D9%A3",
+        422,
+        "invalid_slice",
+    ),
+    Case("slice-spaces-ok", "GET", f"/jobs/{SMALL}/result?slice=%200%20:%202%20", 200, None),
     # byte ranges of the .npy
     Case(
         "range-not-numbers",

@@ -6,7 +6,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from arrayq.storage import codecs
-from arrayq.storage.slicing import InvalidSlice, parse_slice, read_slice, sliced_nbytes
+from arrayq.storage.slicing import (
+    InvalidSlice,
+    canonical,
+    parse_slice,
+    read_slice,
+    sliced_nbytes,
+)
 
 SHAPE = (23, 7, 3)
 
@@ -86,3 +92,19 @@ def test_refuses_malformed_or_out_of_range(text):
 def test_zero_d_cannot_be_sliced():
     with pytest.raises(InvalidSlice):
         parse_slice("0", ())
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["\uff10:\uff11", "0:1,0:2\r\n", "0:1\n", "\u0661:\u0663", "0:\u00b2", "0:1\x00", "\u00a00:1"],
+)
+def test_only_ascii_digits_and_spaces_are_slicing_text(text):
+    with pytest.raises(InvalidSlice):
+        parse_slice(text, SHAPE)
+
+
+def test_canonical_text_is_ascii_and_means_the_same_index():
+    index = parse_slice(" -1 , ::2 ,1: ", SHAPE)
+    text = canonical(index)
+    assert text.isascii() and "\n" not in text
+    assert parse_slice(text, SHAPE) == index
