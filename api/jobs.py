@@ -18,7 +18,7 @@ from arrayq.api.errors import ApiError, validation_failed
 from arrayq.api.schemas import ArrayInput, JobRequest, UploadRef
 from arrayq.storage import codecs, keys, uploads
 from arrayq.storage.errors import ArrayqError, BrokerUnavailable, TooLarge
-from arrayq.storage.jobs import Job, JobStatus, JobStore, NewJob
+from arrayq.storage.jobs import Idempotency, Job, JobStatus, JobStore, NewJob
 from arrayq.worker.enqueue import enqueue
 from arrayq.worker.ops import Op
 
@@ -35,6 +35,8 @@ def submit_job(
     body: dict[str, Any],
     idempotency_key: str | None = None,
 ) -> Submitted:
+    """Validate, store the inputs, record and queue. An Idempotency-Key is claimed
+    in the same step that records the job, so a refused request never holds it."""
     try:
         request = JobRequest.model_validate(body)
     except ValidationError as exc:
@@ -45,16 +47,12 @@ def submit_job(
     except ValidationError as exc:
         raise validation_failed(exc, "invalid_params") from None
     check_input_names(op, request.inputs)
+    idem = Idempotency(tenant, idempotency_key, _digest(body)) if idempotency_key else None
+    if idem is not None and (first := backends.jobs.idempotent_job(idem)) is not None:
+        return Submitted(first, created=False)
     job_id = keys.new_id()
-    if idempotency_key is not None:
-        first_id = backends.jobs.claim_idempotency_key(
-            tenant, idempotency_key, _digest(body), job_id
-        )
-        if first_id != job_id:
-            return Submitted(backends.jobs.get(first_id, tenant=tenant), created=False)
     arrays, input_specs = _resolve_inputs(backends, tenant, job_id, request.inputs)
     _check_result_size(backends, op, params, input_specs)
-    _store_arrays(backends, arrays)
     new = NewJob(
         id=job_id,
         tenant=tenant,
@@ -62,21 +60,44 @@ def submit_job(
         params=params.model_dump(mode="json"),
         inputs=input_specs,
         queue=op.queue,
+        idempotency=idem,
     )
-    job = backends.jobs.create(new)
+    return _record_and_queue(backends, op, new, arrays)
+
+
+def _record_and_queue(
+    backends: Backends, op: Op, new: NewJob, arrays: dict[str, np.ndarray]
+) -> Submitted:
+    _store_arrays(backends, arrays)
     try:
-        enqueue(backends.celery, job.id, op, backends.settings)
-    except BrokerUnavailable:
-        _forget(backends, job)
+        created = backends.jobs.create(new)
+    except BaseException:
+        if arrays:
+            _delete_inputs(backends, new.tenant, new.id)
         raise
-    return Submitted(job, created=True)
+    if not created.created:  # a concurrent request with the same key won
+        if arrays:
+            _delete_inputs(backends, new.tenant, new.id)
+        return Submitted(created.job, created=False)
+    try:
+        enqueue(backends.celery, new.id, op, backends.settings)
+    except BrokerUnavailable:
+        _forget(backends, created.job, new.idempotency)
+        raise
+    return Submitted(created.job, created=True)
 
 
-def _forget(backends: Backends, job: Job) -> None:
-    """Undo a submission that could not be queued, so no job waits forever."""
+def _forget(backends: Backends, job: Job, idem: Idempotency | None) -> None:
+    """Undo a submission that could not be queued, so no job waits forever and
+    its Idempotency-Key is free again."""
     with contextlib.suppress(ArrayqError):
-        backends.jobs.delete(job.id)
-        backends.store.delete_prefix(keys.inputs_prefix(job.tenant, job.id))
+        backends.jobs.forget(job, idem)
+    _delete_inputs(backends, job.tenant, job.id)
+
+
+def _delete_inputs(backends: Backends, tenant: str, job_id: str) -> None:
+    with contextlib.suppress(ArrayqError):
+        backends.store.delete_prefix(keys.inputs_prefix(tenant, job_id))
 
 
 def find_op(backends: Backends, name: str) -> Op:

@@ -99,6 +99,45 @@ redis.call('PUBLISH', KEYS[4], 'status')
 return {1, redis.call('HGETALL', KEYS[1])}
 """
 
+# Record a new job in one step: sequence number, record, tenant index, queued
+# set and submission count, and, with an Idempotency-Key, the key's claim. A key
+# already bound to a job that still exists wins: nothing is written and that
+# job's id is returned, so concurrent duplicates all get the one job and a key
+# is never bound to a job that was not recorded.
+# KEYS: record, tenant index, queued set, submitted stats, sequence, idempotency
+# key (or the record again when there is none).
+# ARGV: job id, ttl, now, idempotency value ('' = no key), op, field/value pairs.
+_CREATE = """
+if ARGV[4] ~= '' then
+  local bound = redis.call('GET', KEYS[6])
+  if bound then
+    local first = string.match(bound, '^[^:]*')
+    if redis.call('EXISTS', 'KEYPREFIX' .. first) == 1 then return {0, bound} end
+  end
+end
+local seq = redis.call('INCR', KEYS[5])
+redis.call('HSET', KEYS[1], 'seq', seq, unpack(ARGV, 6))
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+redis.call('ZADD', KEYS[2], seq, ARGV[1])
+redis.call('EXPIRE', KEYS[2], ARGV[2])
+redis.call('ZADD', KEYS[3], ARGV[3], ARGV[1])
+redis.call('HINCRBY', KEYS[4], ARGV[5], 1)
+if ARGV[4] ~= '' then redis.call('SET', KEYS[6], ARGV[4], 'EX', ARGV[2]) end
+return {1, tostring(seq)}
+""".replace("KEYPREFIX", keys.job_key(""))
+
+# Remove a job that was recorded but could not be queued, and release its
+# Idempotency-Key if the key is bound to it. KEYS: record, tenant index, queued
+# set, running set, idempotency key (or the record). ARGV: job id, key value.
+_FORGET = """
+redis.call('DEL', KEYS[1])
+redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('ZREM', KEYS[3], ARGV[1])
+redis.call('ZREM', KEYS[4], ARGV[1])
+if ARGV[2] ~= '' and redis.call('GET', KEYS[5]) == ARGV[2] then redis.call('DEL', KEYS[5]) end
+return 1
+"""
+
 # Progress and heartbeat of the run that owns a running job. ARGV: run_id, now,
 # progress ('' = heartbeat only).
 _PROGRESS = """
@@ -188,6 +227,29 @@ class Job:
 
 
 @dataclass(frozen=True)
+class Idempotency:
+    """An `Idempotency-Key` and the digest of the request body it came with."""
+
+    tenant: str
+    key: str
+    body_digest: str
+
+    @property
+    def redis_key(self) -> str:
+        return keys.idempotency_key(self.tenant, hashlib.sha256(self.key.encode()).hexdigest())
+
+    def value(self, job_id: str) -> str:
+        return f"{job_id}:{self.body_digest}"
+
+    def first_job(self, stored: str) -> str:
+        """The job id bound in `stored`; `IdempotencyMismatch` for another body."""
+        first_id, _, first_digest = stored.partition(":")
+        if first_digest != self.body_digest:
+            raise IdempotencyMismatch("this Idempotency-Key was used with a different request body")
+        return first_id
+
+
+@dataclass(frozen=True)
 class NewJob:
     tenant: str
     op: str
@@ -195,6 +257,16 @@ class NewJob:
     inputs: dict[str, dict[str, Any]]
     queue: str
     id: str = ""
+    idempotency: Idempotency | None = None
+
+
+@dataclass(frozen=True)
+class Created:
+    """What `JobStore.create` did: recorded `job`, or found the job an
+    Idempotency-Key was bound to first (`created` False)."""
+
+    job: Job
+    created: bool
 
 
 class JobStore:
@@ -206,36 +278,67 @@ class JobStore:
         self._transition = client.register_script(_TRANSITION)
         self._start = client.register_script(_START)
         self._progress = client.register_script(_PROGRESS)
+        self._create = client.register_script(_CREATE)
+        self._forget = client.register_script(_FORGET)
 
     # creation and reading
 
-    def create(self, new: NewJob) -> Job:
+    def create(self, new: NewJob) -> Created:
         job_id = new.id or keys.new_id()
+        fields = {
+            "id": job_id,
+            "tenant": new.tenant,
+            "op": new.op,
+            "status": JobStatus.QUEUED.value,
+            "params": orjson.dumps(new.params).decode(),
+            "inputs": orjson.dumps(new.inputs).decode(),
+            "queue": new.queue,
+            "progress": "0",
+            "attempts": "0",
+            "created_at": utc_now(),
+        }
+        idem = new.idempotency
+        record = keys.job_key(job_id)
+        script_keys = [
+            record,
+            keys.tenant_jobs_key(new.tenant),
+            keys.queued_key(),
+            keys.stats_submitted_key(),
+            keys.sequence_key(),
+            idem.redis_key if idem else record,
+        ]
+        pairs = [item for pair in fields.items() for item in pair]
+        args = [job_id, self.ttl, time.time(), idem.value(job_id) if idem else "", new.op, *pairs]
         with translate_redis_errors():
-            seq = int(self.redis.incr(keys.sequence_key()))
-            fields = {
-                "id": job_id,
-                "tenant": new.tenant,
-                "op": new.op,
-                "status": JobStatus.QUEUED.value,
-                "seq": str(seq),
-                "params": orjson.dumps(new.params).decode(),
-                "inputs": orjson.dumps(new.inputs).decode(),
-                "queue": new.queue,
-                "progress": "0",
-                "attempts": "0",
-                "created_at": utc_now(),
-            }
-            index = keys.tenant_jobs_key(new.tenant)
-            pipe = self.redis.pipeline()
-            pipe.hset(keys.job_key(job_id), mapping=fields)
-            pipe.expire(keys.job_key(job_id), self.ttl)
-            pipe.zadd(index, {job_id: seq})
-            pipe.expire(index, self.ttl)
-            pipe.zadd(keys.queued_key(), {job_id: time.time()})
-            pipe.hincrby(keys.stats_submitted_key(), new.op, 1)
-            pipe.execute()
-        return Job.from_hash(fields)
+            code, detail = self._create(keys=script_keys, args=args)
+        if code == 0:
+            assert idem is not None
+            return Created(self.get(idem.first_job(detail), tenant=new.tenant), created=False)
+        return Created(Job.from_hash({**fields, "seq": detail}), created=True)
+
+    def idempotent_job(self, idem: Idempotency) -> Job | None:
+        """The job the key is bound to, if it still exists (checked before any work)."""
+        with translate_redis_errors():
+            stored = self.redis.get(idem.redis_key)
+        if stored is None:
+            return None
+        try:
+            return self.get(idem.first_job(stored), tenant=idem.tenant)
+        except NotFound:
+            return None
+
+    def forget(self, job: Job, idem: Idempotency | None = None) -> None:
+        """Remove a job that was recorded but not queued, releasing its key."""
+        record = keys.job_key(job.id)
+        script_keys = [
+            record,
+            keys.tenant_jobs_key(job.tenant),
+            keys.queued_key(),
+            keys.running_key(),
+            idem.redis_key if idem else record,
+        ]
+        with translate_redis_errors():
+            self._forget(keys=script_keys, args=[job.id, idem.value(job.id) if idem else ""])
 
     def get(self, job_id: str, *, tenant: str | None = None) -> Job:
         """The job, or `NotFound` (also for another tenant's job)."""
@@ -392,20 +495,6 @@ class JobStore:
             return bool(
                 self._progress(keys=self._script_keys(job_id), args=[run_id, time.time(), value])
             )
-
-    def claim_idempotency_key(self, tenant: str, key: str, body_digest: str, job_id: str) -> str:
-        """Bind an `Idempotency-Key` to `job_id`; returns the job id bound first.
-        `IdempotencyMismatch` when the key was used with another body."""
-        digest = hashlib.sha256(key.encode()).hexdigest()
-        redis_key = keys.idempotency_key(tenant, digest)
-        with translate_redis_errors():
-            if self.redis.set(redis_key, f"{job_id}:{body_digest}", nx=True, ex=self.ttl):
-                return job_id
-            stored = self.redis.get(redis_key) or ":"
-        first_id, _, first_digest = stored.partition(":")
-        if first_digest != body_digest:
-            raise IdempotencyMismatch("this Idempotency-Key was used with a different request body")
-        return first_id
 
     def delete(self, job_id: str) -> None:
         job = self.get(job_id)

@@ -209,7 +209,7 @@ def test_the_status_machine_counts_a_final_status_exactly_once(service):
     client = connect(service.redis_url)
     jobs, stats = JobStore(client, ttl_seconds=60), JobStats(client)
     op = f"stats-probe-{time.time_ns()}"
-    job = jobs.create(NewJob(tenant="stats", op=op, params={}, inputs={}, queue="default"))
+    job = jobs.create(NewJob(tenant="stats", op=op, params={}, inputs={}, queue="default")).job
     assert stats.snapshot().submitted[op] == 1
     assert (op, "cancelled") not in stats.snapshot().finished  # still queued
     assert jobs.cancel(job.id)
