@@ -4,6 +4,7 @@ A submission validates everything, stores the inputs, records the job and queues
 nothing is queued unless the op, its params and every input are valid.
 """
 
+import base64
 import contextlib
 import hashlib
 from dataclasses import dataclass
@@ -21,6 +22,8 @@ from arrayq.storage.errors import ArrayqError, BrokerUnavailable, TooLarge
 from arrayq.storage.jobs import Idempotency, Job, JobStatus, JobStore, NewJob
 from arrayq.worker.enqueue import enqueue
 from arrayq.worker.ops import Op
+
+_CURSOR_BYTES = 8
 
 
 @dataclass(frozen=True)
@@ -174,14 +177,28 @@ def list_page(
     limit: int,
     cursor: str | None,
 ) -> dict[str, Any]:
-    if cursor is not None and not cursor.isdigit():
-        raise ApiError(422, "invalid_cursor", "cursor must be a next_cursor from an earlier page")
-    before = int(cursor) if cursor is not None else None
+    before = decode_cursor(cursor) if cursor is not None else None
     page, next_seq = jobs.list_jobs(tenant, limit=limit, before_seq=before, status=status, op=op)
     return {
         "items": [job.document() for job in page],
-        "next_cursor": str(next_seq) if next_seq is not None else None,
+        "next_cursor": encode_cursor(next_seq) if next_seq is not None else None,
     }
+
+
+def encode_cursor(seq: int) -> str:
+    """An opaque page cursor. It holds a position in the tenant's own submission
+    sequence (`keys.tenant_sequence_key`), so it says nothing of other tenants."""
+    return base64.urlsafe_b64encode(seq.to_bytes(_CURSOR_BYTES, "big")).rstrip(b"=").decode()
+
+
+def decode_cursor(cursor: str) -> int:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+    except ValueError:
+        raw = b""
+    if len(raw) != _CURSOR_BYTES or encode_cursor(int.from_bytes(raw, "big")) != cursor:
+        raise ApiError(422, "invalid_cursor", "cursor must be a next_cursor from an earlier page")
+    return int.from_bytes(raw, "big")
 
 
 def cancel_or_delete(backends: Backends, job_id: str, tenant: str) -> None:

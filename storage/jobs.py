@@ -52,6 +52,10 @@ if not string.find(',' .. ARGV[1] .. ',', ',' .. status .. ',', 1, true) then
 end
 if ARGV[2] ~= '' and redis.call('HGET', KEYS[1], 'run_id') ~= ARGV[2] then return {-2, status} end
 redis.call('HSET', KEYS[1], 'status', ARGV[3], unpack(ARGV, 7))
+local tenant, seq = unpack(redis.call('HMGET', KEYS[1], 'tenant', 'seq'))
+redis.call('ZREM', {STATUS_INDEX_OLD}, KEYS[3])
+redis.call('ZADD', {STATUS_INDEX_NEW}, seq, KEYS[3])
+redis.call('EXPIRE', {STATUS_INDEX_NEW}, ARGV[4])
 redis.call('ZREM', KEYS[2], KEYS[3])
 redis.call('ZREM', KEYS[5], KEYS[3])
 if ARGV[3] == 'queued' then redis.call('ZADD', KEYS[5], ARGV[6], KEYS[3]) end
@@ -72,7 +76,12 @@ end
 redis.call('EXPIRE', KEYS[1], ARGV[4])
 redis.call('PUBLISH', KEYS[4], ARGV[5])
 return {1, status}
-""".replace("{BUCKETS}", "{" + ", ".join(f"'{bound}'" for bound in DURATION_BUCKETS) + "}")
+"""
+_TRANSITION = (
+    _TRANSITION.replace("{BUCKETS}", "{" + ", ".join(f"'{b}'" for b in DURATION_BUCKETS) + "}")
+    .replace("{STATUS_INDEX_OLD}", keys.tenant_status_key_lua("tenant", "status"))
+    .replace("{STATUS_INDEX_NEW}", keys.tenant_status_key_lua("tenant", "ARGV[3]"))
+)
 
 # Start a run: queued -> running, or take over a running job whose heartbeat is
 # older than ARGV[3] (its worker died). Refuses once attempts reach the cap.
@@ -93,19 +102,25 @@ if attempts >= tonumber(ARGV[4]) then return {-3, tostring(attempts)} end
 redis.call('HSET', KEYS[1], 'status', 'running', 'run_id', ARGV[1], 'heartbeat', ARGV[2],
            'started_at', ARGV[6], 'started_ts', ARGV[2], 'worker', ARGV[5], 'progress', '0')
 redis.call('HINCRBY', KEYS[1], 'attempts', 1)
+local tenant, seq = unpack(redis.call('HMGET', KEYS[1], 'tenant', 'seq'))
+redis.call('ZREM', {STATUS_INDEX_OLD}, KEYS[3])
+redis.call('ZADD', {STATUS_INDEX_RUNNING}, seq, KEYS[3])
 redis.call('ZADD', KEYS[2], ARGV[2], KEYS[3])
 redis.call('ZREM', KEYS[5], KEYS[3])
 redis.call('PUBLISH', KEYS[4], 'status')
 return {1, redis.call('HGETALL', KEYS[1])}
 """
+_START = _START.replace(
+    "{STATUS_INDEX_OLD}", keys.tenant_status_key_lua("tenant", "status")
+).replace("{STATUS_INDEX_RUNNING}", keys.tenant_status_key_lua("tenant", "'running'"))
 
 # Record a new job in one step: sequence number, record, tenant index, queued
 # set and submission count, and, with an Idempotency-Key, the key's claim. A key
 # already bound to a job that still exists wins: nothing is written and that
 # job's id is returned, so concurrent duplicates all get the one job and a key
 # is never bound to a job that was not recorded.
-# KEYS: record, tenant index, queued set, submitted stats, sequence, idempotency
-# key (or the record again when there is none).
+# KEYS: record, tenant index, queued set, submitted stats, tenant sequence,
+# idempotency key (or the record again when there is none), tenant's queued index.
 # ARGV: job id, ttl, now, idempotency value ('' = no key), op, field/value pairs.
 _CREATE = """
 if ARGV[4] ~= '' then
@@ -120,6 +135,8 @@ redis.call('HSET', KEYS[1], 'seq', seq, unpack(ARGV, 6))
 redis.call('EXPIRE', KEYS[1], ARGV[2])
 redis.call('ZADD', KEYS[2], seq, ARGV[1])
 redis.call('EXPIRE', KEYS[2], ARGV[2])
+redis.call('ZADD', KEYS[7], seq, ARGV[1])
+redis.call('EXPIRE', KEYS[7], ARGV[2])
 redis.call('ZADD', KEYS[3], ARGV[3], ARGV[1])
 redis.call('HINCRBY', KEYS[4], ARGV[5], 1)
 if ARGV[4] ~= '' then redis.call('SET', KEYS[6], ARGV[4], 'EX', ARGV[2]) end
@@ -128,10 +145,12 @@ return {1, tostring(seq)}
 
 # Remove a job that was recorded but could not be queued, and release its
 # Idempotency-Key if the key is bound to it. KEYS: record, tenant index, queued
-# set, running set, idempotency key (or the record). ARGV: job id, key value.
+# set, running set, idempotency key (or the record), tenant's queued index.
+# ARGV: job id, key value.
 _FORGET = """
 redis.call('DEL', KEYS[1])
 redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('ZREM', KEYS[6], ARGV[1])
 redis.call('ZREM', KEYS[3], ARGV[1])
 redis.call('ZREM', KEYS[4], ARGV[1])
 if ARGV[2] ~= '' and redis.call('GET', KEYS[5]) == ARGV[2] then redis.call('DEL', KEYS[5]) end
@@ -304,8 +323,9 @@ class JobStore:
             keys.tenant_jobs_key(new.tenant),
             keys.queued_key(),
             keys.stats_submitted_key(),
-            keys.sequence_key(),
+            keys.tenant_sequence_key(new.tenant),
             idem.redis_key if idem else record,
+            keys.tenant_status_key(new.tenant, JobStatus.QUEUED),
         ]
         pairs = [item for pair in fields.items() for item in pair]
         args = [job_id, self.ttl, time.time(), idem.value(job_id) if idem else "", new.op, *pairs]
@@ -336,6 +356,7 @@ class JobStore:
             keys.queued_key(),
             keys.running_key(),
             idem.redis_key if idem else record,
+            keys.tenant_status_key(job.tenant, JobStatus.QUEUED),
         ]
         with translate_redis_errors():
             self._forget(keys=script_keys, args=[job.id, idem.value(job.id) if idem else ""])
@@ -359,37 +380,41 @@ class JobStore:
         status: JobStatus | None = None,
         op: str | None = None,
     ) -> tuple[list[Job], int | None]:
-        """Newest first. Returns the jobs and the cursor for the next page (or None)."""
+        """Newest first. Returns the jobs and the sequence number for the next page
+        (or None). A status filter reads that status's own index, so finding the one
+        failed job among 100,000 costs as little as a page of all jobs."""
+        index = keys.tenant_status_key(tenant, status) if status else keys.tenant_jobs_key(tenant)
         found: list[Job] = []
-        for job in self._scan_newest_first(tenant, before_seq):
+        for job in self._scan_newest_first(index, before_seq, batch=limit + 1):
             if (status and job.status != status) or (op and job.op != op):
-                continue
+                continue  # moved on since the index was read, or another op
             if len(found) == limit:
                 return found, found[-1].seq
             found.append(job)
         return found, None
 
-    def _scan_newest_first(self, tenant: str, before_seq: int | None) -> Iterator[Job]:
-        index = keys.tenant_jobs_key(tenant)
+    def _scan_newest_first(self, index: str, before_seq: int | None, batch: int) -> Iterator[Job]:
         upper = f"({before_seq}" if before_seq is not None else "+inf"
-        batch = 200
         while True:
             with translate_redis_errors():
                 entries = self.redis.zrevrangebyscore(
                     index, upper, "-inf", start=0, num=batch, withscores=True
                 )
-                pipe = self.redis.pipeline()
+                pipe = self.redis.pipeline(transaction=False)
                 for job_id, _ in entries:
                     pipe.hgetall(keys.job_key(job_id))
                 records = pipe.execute()
-            for (job_id, _score), fields in zip(entries, records, strict=True):
-                if fields:
-                    yield Job.from_hash(fields)
-                else:
-                    self.redis.zrem(index, job_id)  # the record expired
+            expired = [
+                job_id for (job_id, _), fields in zip(entries, records, strict=True) if not fields
+            ]
+            if expired:
+                with translate_redis_errors():
+                    self.redis.zrem(index, *expired)  # their records expired
+            yield from (Job.from_hash(fields) for fields in records if fields)
             if len(entries) < batch:
                 return
             upper = f"({int(entries[-1][1])}"
+            batch = max(batch, 200)  # past the first page, read ahead in larger steps
 
     def running_ids(self, *, heartbeat_before: float) -> list[str]:
         """Running jobs whose last heartbeat is older than the given time."""
@@ -502,6 +527,8 @@ class JobStore:
             pipe = self.redis.pipeline()
             pipe.delete(keys.job_key(job_id))
             pipe.zrem(keys.tenant_jobs_key(job.tenant), job_id)
+            for status in JobStatus:
+                pipe.zrem(keys.tenant_status_key(job.tenant, status), job_id)
             pipe.zrem(keys.running_key(), job_id)
             pipe.zrem(keys.queued_key(), job_id)
             pipe.execute()

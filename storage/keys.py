@@ -35,8 +35,21 @@ def tenant_jobs_key(tenant: str) -> str:
     return f"{PREFIX}:tenant:{tenant}:jobs"
 
 
-def sequence_key() -> str:
-    return f"{PREFIX}:seq"
+def tenant_status_key(tenant: str, status: str) -> str:
+    """Sorted set of a tenant's job ids in one status, scored by submission sequence."""
+    return f"{PREFIX}:tenant:{tenant}:status:{status}"
+
+
+def tenant_status_key_lua(tenant_expr: str, status_expr: str) -> str:
+    """`tenant_status_key` as a Lua expression, for scripts that learn the tenant
+    from the record itself."""
+    return f"'{PREFIX}:tenant:' .. {tenant_expr} .. ':status:' .. {status_expr}"
+
+
+def tenant_sequence_key(tenant: str) -> str:
+    """Counter of a tenant's submissions: its list order and cursors, which so
+    count nothing of other tenants."""
+    return f"{PREFIX}:tenant:{tenant}:seq"
 
 
 def running_key() -> str:

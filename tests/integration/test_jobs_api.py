@@ -433,6 +433,44 @@ def test_listing_newest_first_with_filters_and_pagination(http):
     assert all(job["status"] == "failed" for job in failed)
 
 
+def test_status_filter_follows_every_transition(http):
+    """The status filter reads a per-status index kept by the transition scripts:
+    each job shows under the status it has now, and under no other."""
+
+    def listed(status: str) -> set[str]:
+        items = http.get("/jobs", params={"status": status, "limit": 1000}).json()["items"]
+        assert all(job["status"] == status for job in items)
+        return {job["id"] for job in items}
+
+    singular = {"a": np.zeros((2, 2)), "b": np.ones(2)}
+    failed = submit(http, "solve", **singular)["id"]
+    done = submit(http, "scale", {"factor": 2}, x=np.ones(2))["id"]
+    wait_for(http, failed)
+    wait_for(http, done)
+    sleeper = submit(http, "sleep", {"seconds": 30})["id"]
+    wait_for(http, sleeper, {"running"})
+    assert failed in listed("failed") and failed not in listed("succeeded")
+    assert done in listed("succeeded") and done not in listed("failed")
+    assert sleeper in listed("running") and sleeper not in listed("queued")
+    assert http.delete(f"/jobs/{sleeper}").status_code == 204
+    wait_for(http, sleeper)
+    assert sleeper in listed("cancelled") and sleeper not in listed("running")
+    assert http.delete(f"/jobs/{failed}").status_code == 204
+    assert failed not in listed("failed")
+
+
+def test_cursors_are_opaque_and_checked(http):
+    for _ in range(2):
+        submit(http, "scale", {"factor": 1}, x=np.ones(1))
+    cursor = http.get("/jobs", params={"limit": 1}).json()["next_cursor"]
+    assert cursor and not cursor.isdigit()
+    tampered = cursor[:-1] + ("B" if cursor[-1] != "B" else "C")
+    for bad in ("7", tampered + "x", cursor + "=", "!!!!"):
+        response = http.get("/jobs", params={"cursor": bad})
+        assert response.status_code == 422, bad
+        assert response.json()["error"]["type"] == "invalid_cursor"
+
+
 def test_listing_rejects_bad_parameters(http):
     assert http.get("/jobs", params={"limit": 0}).status_code == 422
     assert http.get("/jobs", params={"limit": 1001}).status_code == 422

@@ -13,6 +13,7 @@ import pytest
 import redis
 
 from arrayq.api import signing
+from arrayq.api.jobs import decode_cursor
 from arrayq.client.processes import Managed, arrayq_command, free_port, http_answers, wait_until
 from arrayq.storage import keys
 from tests.support.jobs import array_json, wait_for
@@ -331,3 +332,29 @@ def test_the_count_is_shared_by_api_replicas(limited):
         assert first.get("/ops").status_code == 200
         expect_error(second.get("/ops"), 429, "rate_limited")
         expect_error(first.get("/ops"), 429, "rate_limited")
+
+
+def test_a_cursor_counts_only_the_callers_own_submissions(http):
+    """Cursors are positions in the tenant's own sequence: alice's submissions
+    between two of bob's leave no trace in bob's cursors."""
+
+    def newest_cursor() -> str:
+        page = http.get("/jobs", params={"limit": 1}, headers=BOB).json()
+        return page["next_cursor"]
+
+    run_as(http, BOB, np.eye(2))
+    run_as(http, BOB, np.eye(2))
+    before = newest_cursor()
+    for _ in range(3):
+        run_as(http, ALICE, np.eye(2))
+    run_as(http, BOB, np.eye(2))
+    after = newest_cursor()
+    assert not before.isdigit() and not after.isdigit()
+    assert decode_cursor(after) == decode_cursor(before) + 1
+    older = http.get("/jobs", params={"limit": 1, "cursor": after}, headers=BOB).json()
+    assert older["next_cursor"] == before
+    # alice's own cursor cannot be replayed to learn anything of bob's list
+    alice_cursor = http.get("/jobs", params={"limit": 1}, headers=ALICE).json()["next_cursor"]
+    seen = http.get("/jobs", params={"cursor": alice_cursor}, headers=ALICE).json()["items"]
+    bob_ids = {job["id"] for job in http.get("/jobs", headers=BOB).json()["items"]}
+    assert not bob_ids & {job["id"] for job in seen}
