@@ -41,6 +41,8 @@ SETTING_NAMES = {f"ARRAYQ_{name.upper()}" for name in Settings.model_fields}
 DEPLOYMENT_VALUES = {"redis_url", "storage_url", "s3_public_endpoint"}
 APP_SERVICES = ("createbucket", "api", "worker")
 STORE = "seaweedfs"
+# DESIGN's default of ARRAYQ_WORKER_SHUTDOWN_SECONDS, used until that setting exists.
+WORKER_SHUTDOWN_SECONDS = 50.0
 
 
 # --- docker-compose.yml -------------------------------------------------------------------------
@@ -88,12 +90,31 @@ def test_arrayq_runs_on_the_compose_redis_and_store() -> None:
     assert f"-s3.port={storage.port}" in compose_command(STORE)
 
 
-def test_presigned_urls_are_signed_for_the_published_store_port() -> None:
-    public = compose_environment("api")["ARRAYQ_S3_PUBLIC_ENDPOINT"]
-    internal_port = urlsplit(compose_environment("api")["ARRAYQ_STORAGE_URL"]).port
-    host, _, port = public.partition(":")
+@pytest.mark.parametrize("variables", [{}, {"S3_PORT": "9333"}, {"S3_BIND": "0.0.0.0"}])
+def test_presigned_urls_are_signed_for_the_published_store_port(variables: dict[str, str]) -> None:
+    api_env = compose_environment("api", variables)
+    internal_port = urlsplit(api_env["ARRAYQ_STORAGE_URL"]).port
+    host, _, port = api_env["ARRAYQ_S3_PUBLIC_ENDPOINT"].partition(":")
     assert host == "localhost"
-    assert f"{port}:{internal_port}" in compose_service(STORE)["ports"]
+    assert port == variables.get("S3_PORT", "8333")
+    assert _published(STORE, variables)[-1].endswith(f":{port}:{internal_port}")
+
+
+@pytest.mark.parametrize("name", ["api", STORE, "minio", "flower"])
+def test_published_ports_are_on_loopback_by_default(name: str) -> None:
+    assert all(port.startswith("127.0.0.1:") for port in _published(name, {}))
+
+
+@pytest.mark.parametrize(("name", "variable"), [("api", "API_BIND"), (STORE, "S3_BIND")])
+def test_bind_variables_open_the_published_ports(name: str, variable: str) -> None:
+    assert all(port.startswith("0.0.0.0:") for port in _published(name, {variable: "0.0.0.0"}))
+
+
+def test_a_public_store_endpoint_that_is_set_wins_over_the_port() -> None:
+    variables = {"S3_PORT": "9333", "ARRAYQ_S3_PUBLIC_ENDPOINT": "s3.example.com:443"}
+    assert compose_environment("api", variables)["ARRAYQ_S3_PUBLIC_ENDPOINT"] == (
+        "s3.example.com:443"
+    )
 
 
 def test_the_minio_profile_shares_the_store_credentials() -> None:
@@ -123,10 +144,10 @@ def test_workers_can_be_scaled() -> None:
 def test_worker_gets_time_for_its_warm_shutdown() -> None:
     worker = compose_service("worker")
     assert worker.get("stop_signal", "SIGTERM") == "SIGTERM"
-    assert _seconds(worker["stop_grace_period"]) >= 30
+    assert _seconds(worker["stop_grace_period"]) > _worker_shutdown_seconds()
 
 
-@pytest.mark.parametrize("name", ["redis", STORE, "minio", "api"])
+@pytest.mark.parametrize("name", ["redis", STORE, "minio", "api", "worker"])
 def test_long_running_services_have_healthchecks(name: str) -> None:
     healthcheck = compose_service(name)["healthcheck"]
     assert not healthcheck.get("disable", False)
@@ -146,7 +167,7 @@ def test_api_healthcheck_probes_the_port_it_listens_on() -> None:
     port = command[command.index("--port") + 1]
     probe = " ".join(compose_service("api")["healthcheck"]["test"])
     assert f"127.0.0.1:{port}/healthz" in probe
-    assert f"{port}:{port}" in [interpolate(p, {}) for p in compose_service("api")["ports"]]
+    assert _published("api", {}) == [f"127.0.0.1:{port}:{port}"]
 
 
 def test_redis_persists_every_write_and_never_evicts() -> None:
@@ -250,6 +271,20 @@ def test_image_runs_as_a_non_root_user() -> None:
     assert users[-1].partition(":")[0] not in ("root", "0")
 
 
+def test_image_user_runs_with_a_group_that_exists() -> None:
+    """`USER uid:gid` with a gid no group has makes Celery warn on every start."""
+    uid, _, gid = next(args for i, args in reversed(_dockerfile()) if i == "USER").partition(":")
+    commands = " ".join(args for instruction, args in _dockerfile() if instruction == "RUN")
+    assert re.search(rf"groupadd [^&]*--gid {gid}\b", commands)
+    assert re.search(rf"useradd [^&]*--uid {uid} [^&]*--gid {gid}\b", commands)
+
+
+def test_image_builds_without_pulling_a_dockerfile_frontend() -> None:
+    """A `# syntax=` line makes BuildKit pull the frontend image from a registry."""
+    first_lines = (DEPLOY / "Dockerfile").read_text().splitlines()
+    assert not any(re.match(r"#\s*syntax\s*=", line, re.IGNORECASE) for line in first_lines)
+
+
 def test_image_commands_are_exec_form() -> None:
     commands = [args for instruction, args in _dockerfile() if instruction in ("CMD", "ENTRYPOINT")]
     assert commands
@@ -351,7 +386,8 @@ def test_k8s_selectors_match_their_pods() -> None:
 def test_k8s_workers_scale_and_shut_down_warm() -> None:
     spec = _deployment("arrayq-worker")["spec"]
     assert spec["replicas"] >= 2
-    assert spec["template"]["spec"]["terminationGracePeriodSeconds"] >= 30
+    grace = spec["template"]["spec"]["terminationGracePeriodSeconds"]
+    assert grace > _worker_shutdown_seconds()
     assert "ports" not in spec["template"]["spec"]["containers"][0]
 
 
@@ -452,6 +488,15 @@ def _settings_from(environment: dict[str, str]) -> Settings:
     """Settings validated from these values alone, whatever the test process's environment."""
     fields = {name.removeprefix("ARRAYQ_").lower(): value for name, value in environment.items()}
     return Settings(**fields)
+
+
+def _worker_shutdown_seconds() -> float:
+    field = Settings.model_fields.get("worker_shutdown_seconds")
+    return float(field.default) if field is not None else WORKER_SHUTDOWN_SECONDS
+
+
+def _published(name: str, variables: dict[str, str]) -> list[str]:
+    return [interpolate(port, variables) for port in compose_service(name).get("ports", [])]
 
 
 def _env_example() -> dict[str, str]:
