@@ -46,9 +46,8 @@ def zarr_response(backends: Backends, job: Job, key: str, *, head: bool = False)
     if indices is None:
         return JSONBody(layout.metadata(), headers={"ETag": f'"{job.id}-zarr"'})
     span = layout.span(indices)
-    return chunk_response(
-        backends.store, object_key, span, etag=f'"{job.id}-zarr-{key}"', head=head
-    )
+    etag = f'"{job.id}-zarr-c{"".join(f".{index}" for index in indices)}"'
+    return chunk_response(backends.store, object_key, span, etag=etag, head=head)
 
 
 def chunk_response(

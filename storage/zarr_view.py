@@ -22,7 +22,7 @@ from arrayq.storage.errors import InvalidArray, NotFound
 
 CHUNK_TARGET_BYTES = 8 << 20
 METADATA_KEY = "zarr.json"
-_CHUNK_KEY = re.compile(r"^c(?:/\d{1,19})*$")
+_CHUNK_KEY = re.compile(r"c(?:/[0-9]{1,19})*")  # ASCII digits only
 
 # Zarr v3 core data types by NumPy kind and item size (the NumPy names, byte
 # order aside, are the Zarr names for every dtype arrayq supports).

@@ -162,7 +162,21 @@ def test_keys(key, parsed):
 
 
 @pytest.mark.parametrize(
-    "key", [".zarray", ".zattrs", ".zgroup", "", "c/", "c/-1", "c/a", "c.0.0", "0.0", "zarr.json/x"]
+    "key",
+    [
+        ".zarray",
+        ".zattrs",
+        ".zgroup",
+        "",
+        "c/",
+        "c/-1",
+        "c/a",
+        "c.0.0",
+        "0.0",
+        "zarr.json/x",
+        "c/\uff11",
+        "c/0\n",
+    ],
 )
 def test_other_keys_are_not_found(key):
     with pytest.raises(NoSuchChunk):
