@@ -34,7 +34,11 @@ class Backends:
             settings=settings,
             redis=client,
             aredis=connect_async(settings.redis_url),
-            jobs=JobStore(client, ttl_seconds=settings.result_ttl_seconds),
+            jobs=JobStore(
+                client,
+                ttl_seconds=settings.result_ttl_seconds,
+                tombstone_ttl_seconds=settings.tombstone_ttl_seconds,
+            ),
             store=resolve_store(
                 settings.storage_url,
                 public_endpoint=settings.s3_public_endpoint,

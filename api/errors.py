@@ -14,8 +14,10 @@ from arrayq.storage.errors import (
     ArrayqError,
     BrokerUnavailable,
     Conflict,
+    Expired,
     IdempotencyMismatch,
     InvalidArray,
+    InvalidTtl,
     NotFound,
     StorageUnavailable,
     TooLarge,
@@ -34,11 +36,16 @@ class ApiError(ArrayqError):
         self.extra = extra
         self.headers: dict[str, str] = {}
 
+    def body_fields(self) -> dict[str, Any]:
+        return self.extra
+
 
 STATUS_BY_ERROR: dict[type[ArrayqError], int] = {
     NotFound: 404,
+    Expired: 410,
     Conflict: 409,
     InvalidArray: 422,
+    InvalidTtl: 422,
     IdempotencyMismatch: 422,
     TooLarge: 413,
     StorageUnavailable: 503,
@@ -52,6 +59,7 @@ _HTTP_TYPES = {
     404: "not_found",
     405: "method_not_allowed",
     406: "not_acceptable",
+    410: "expired",
     413: "too_large",
     415: "unsupported_media_type",
     422: "validation_error",
@@ -78,7 +86,7 @@ def status_of(exc: ArrayqError) -> int:
 async def _arrayq_error(request: Request, exc: Exception) -> JSONBody:
     assert isinstance(exc, ArrayqError)
     status = status_of(exc)
-    extra = exc.extra if isinstance(exc, ApiError) else {}
+    extra = exc.body_fields()
     headers = exc.headers if isinstance(exc, ApiError) else None
     return error_response(status, exc.type, str(exc), headers=headers, **extra)
 

@@ -18,7 +18,7 @@ from arrayq.api.backends import Backends
 from arrayq.api.errors import ApiError, validation_failed
 from arrayq.api.schemas import ArrayInput, JobRequest, UploadRef
 from arrayq.storage import codecs, keys, uploads
-from arrayq.storage.errors import ArrayqError, BrokerUnavailable, TooLarge
+from arrayq.storage.errors import ArrayqError, BrokerUnavailable, InvalidTtl, TooLarge
 from arrayq.storage.jobs import Idempotency, Job, JobStatus, JobStore, NewJob
 from arrayq.worker.enqueue import enqueue
 from arrayq.worker.ops import Op
@@ -64,8 +64,16 @@ def submit_job(
         inputs=input_specs,
         queue=op.queue,
         idempotency=idem,
+        ttl_seconds=_ttl(backends, request.ttl_seconds),
     )
     return _record_and_queue(backends, op, new, arrays)
+
+
+def _ttl(backends: Backends, requested: int | None) -> int | None:
+    limit = backends.settings.result_ttl_seconds
+    if requested is not None and requested > limit:
+        raise InvalidTtl(f"ttl_seconds must be 1 to {limit} (ARRAYQ_RESULT_TTL_SECONDS)")
+    return requested
 
 
 def _record_and_queue(
@@ -212,6 +220,5 @@ def cancel_or_delete(backends: Backends, job_id: str, tenant: str) -> None:
             409, "conflict", f"job {job.id} changed state; try again", job=job.document()
         )
     backends.jobs.delete(job.id)
-    backends.store.delete_prefix(keys.inputs_prefix(job.tenant, job.id))
-    for fmt in ("npy", "png"):
-        backends.store.delete(keys.result_object(job.tenant, job.id, fmt))
+    for prefix in keys.job_object_prefixes(job.tenant, job.id):
+        backends.store.delete_prefix(prefix)

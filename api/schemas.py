@@ -27,3 +27,9 @@ class JobRequest(BaseModel):
     op: str = Field(min_length=1, max_length=200)
     params: dict[str, Any] = Field(default_factory=dict)
     inputs: dict[str, ArrayInput | UploadRef] = Field(default_factory=dict)
+    ttl_seconds: int | None = Field(
+        default=None,
+        ge=1,
+        description="Seconds the job and its results are kept after it becomes final "
+        "(1 to ARRAYQ_RESULT_TTL_SECONDS, which is also the default)",
+    )

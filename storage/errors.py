@@ -1,15 +1,35 @@
 """Our own exceptions. Other libraries' errors are translated into these inside
 `storage/`, and `api/errors.py` maps them to HTTP statuses in one table."""
 
+from datetime import UTC, datetime
+from typing import Any
+
 
 class ArrayqError(Exception):
     """Base class of every error arrayq raises on purpose."""
 
     type = "error"
 
+    def body_fields(self) -> dict[str, Any]:
+        """Fields the error response carries beside `error`."""
+        return {}
+
 
 class NotFound(ArrayqError):
     type = "not_found"
+
+
+class Expired(NotFound):
+    """The job existed and has been deleted at the end of its lifetime."""
+
+    type = "expired"
+
+    def __init__(self, job_id: str, expired_ts: float) -> None:
+        self.expired_at = datetime.fromtimestamp(expired_ts, UTC).isoformat().replace("+00:00", "Z")
+        super().__init__(f"job {job_id} expired at {self.expired_at}")
+
+    def body_fields(self) -> dict[str, Any]:
+        return {"expired_at": self.expired_at}
 
 
 class Conflict(ArrayqError):
@@ -50,3 +70,9 @@ class IdempotencyMismatch(ArrayqError):
     """The Idempotency-Key was already used with a different request body."""
 
     type = "idempotency_mismatch"
+
+
+class InvalidTtl(ArrayqError):
+    """`ttl_seconds` outside 1 to ARRAYQ_RESULT_TTL_SECONDS."""
+
+    type = "invalid_ttl"

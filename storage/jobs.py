@@ -13,13 +13,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, NoReturn
 
 import orjson
 import redis
 
 from arrayq.storage import keys
-from arrayq.storage.errors import Conflict, IdempotencyMismatch, NotFound
+from arrayq.storage.errors import Conflict, Expired, IdempotencyMismatch, NotFound
 from arrayq.storage.redis_client import translate_redis_errors
 from arrayq.storage.stats import DURATION_BUCKETS
 
@@ -42,8 +42,11 @@ FINAL_STATUSES = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CAN
 # the job. A change to a final status is counted for /metrics here, where it
 # happens exactly once: by op and status, and the run time of a run that ended
 # (not a cancel) into the duration buckets.
+# A final job expires its own `ttl` (else ARGV[4]) after now: the record then,
+# and a tombstone that long plus ARGV[7] later; its objects are listed in the
+# expiring set for the workers' cleanup.
 # ARGV: allowed statuses (comma list), run_id guard ('' = any), new status, ttl
-# seconds, event type, now, then field/value pairs to set.
+# seconds, event type, now, tombstone ttl seconds, then field/value pairs to set.
 _TRANSITION = """
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return {0, ''} end
@@ -51,7 +54,7 @@ if not string.find(',' .. ARGV[1] .. ',', ',' .. status .. ',', 1, true) then
   return {-1, status}
 end
 if ARGV[2] ~= '' and redis.call('HGET', KEYS[1], 'run_id') ~= ARGV[2] then return {-2, status} end
-redis.call('HSET', KEYS[1], 'status', ARGV[3], unpack(ARGV, 7))
+redis.call('HSET', KEYS[1], 'status', ARGV[3], unpack(ARGV, 8))
 local tenant, seq = unpack(redis.call('HMGET', KEYS[1], 'tenant', 'seq'))
 redis.call('ZREM', {STATUS_INDEX_OLD}, KEYS[3])
 redis.call('ZADD', {STATUS_INDEX_NEW}, seq, KEYS[3])
@@ -72,8 +75,15 @@ if ARGV[3] == 'succeeded' or ARGV[3] == 'failed' or ARGV[3] == 'cancelled' then
     redis.call('HINCRBY', KEYS[7], op .. '|count', 1)
     redis.call('HINCRBYFLOAT', KEYS[7], op .. '|sum', seconds)
   end
+  local ttl = tonumber(redis.call('HGET', KEYS[1], 'ttl') or ARGV[4])
+  local expires = string.format('%.3f', tonumber(ARGV[6]) + ttl)
+  redis.call('HSET', KEYS[1], 'expires_ts', expires)
+  redis.call('PEXPIRE', KEYS[1], math.ceil(ttl * 1000))
+  redis.call('SET', KEYS[8], expires .. '|' .. tenant, 'PX', math.ceil((ttl + ARGV[7]) * 1000))
+  redis.call('ZADD', KEYS[9], expires, KEYS[3] .. '|' .. tenant)
+else
+  redis.call('EXPIRE', KEYS[1], ARGV[4])
 end
-redis.call('EXPIRE', KEYS[1], ARGV[4])
 redis.call('PUBLISH', KEYS[4], ARGV[5])
 return {1, status}
 """
@@ -176,6 +186,10 @@ def utc_now() -> str:
     return datetime.now(UTC).isoformat().replace("+00:00", "Z")
 
 
+def iso_time(unix: float) -> str:
+    return datetime.fromtimestamp(unix, UTC).isoformat().replace("+00:00", "Z")
+
+
 @dataclass(frozen=True)
 class Job:
     """A job record as stored; `document()` is what the API shows."""
@@ -198,6 +212,7 @@ class Job:
     run_id: str = ""
     heartbeat: float = 0.0
     worker: str = ""
+    expires_ts: float | None = None
 
     @classmethod
     def from_hash(cls, fields: dict[str, str]) -> "Job":
@@ -220,6 +235,7 @@ class Job:
             run_id=fields.get("run_id", ""),
             heartbeat=float(fields.get("heartbeat") or 0.0),
             worker=fields.get("worker", ""),
+            expires_ts=float(fields["expires_ts"]) if fields.get("expires_ts") else None,
         )
 
     def document(self) -> dict[str, Any]:
@@ -236,6 +252,7 @@ class Job:
             "attempts": self.attempts,
             "error": self.error,
             "result": self.result,
+            "expires_at": iso_time(self.expires_ts) if self.expires_ts is not None else None,
             "links": {
                 "self": base,
                 "result": f"{base}/result",
@@ -277,6 +294,7 @@ class NewJob:
     queue: str
     id: str = ""
     idempotency: Idempotency | None = None
+    ttl_seconds: int | None = None  # counted from the final status; None: the store's
 
 
 @dataclass(frozen=True)
@@ -291,9 +309,12 @@ class Created:
 class JobStore:
     """Reads and guarded writes of job records. One instance per process."""
 
-    def __init__(self, client: redis.Redis, *, ttl_seconds: int) -> None:
+    def __init__(
+        self, client: redis.Redis, *, ttl_seconds: int, tombstone_ttl_seconds: int = 2_592_000
+    ) -> None:
         self.redis = client
         self.ttl = ttl_seconds
+        self.tombstone_ttl = tombstone_ttl_seconds
         self._transition = client.register_script(_TRANSITION)
         self._start = client.register_script(_START)
         self._progress = client.register_script(_PROGRESS)
@@ -316,6 +337,8 @@ class JobStore:
             "attempts": "0",
             "created_at": utc_now(),
         }
+        if new.ttl_seconds is not None:
+            fields["ttl"] = str(new.ttl_seconds)
         idem = new.idempotency
         record = keys.job_key(job_id)
         script_keys = [
@@ -367,9 +390,24 @@ class JobStore:
             raise NotFound(f"no job {job_id!r}")
         with translate_redis_errors():
             fields = self.redis.hgetall(keys.job_key(job_id))
-        if not fields or (tenant is not None and fields.get("tenant") != tenant):
+        if not fields:
+            self._raise_gone(job_id, tenant)
+        if tenant is not None and fields.get("tenant") != tenant:
             raise NotFound(f"no job {job_id!r}")
-        return Job.from_hash(fields)
+        job = Job.from_hash(fields)
+        if job.expires_ts is not None and job.expires_ts <= time.time():
+            raise Expired(job_id, job.expires_ts)
+        return job
+
+    def _raise_gone(self, job_id: str, tenant: str | None) -> NoReturn:
+        """`Expired` for the tenant's own job past its lifetime, else `NotFound`."""
+        with translate_redis_errors():
+            tombstone = self.redis.get(keys.tombstone_key(job_id))
+        if tombstone:
+            expired, _, owner = tombstone.partition("|")
+            if tenant is None or owner == tenant:
+                raise Expired(job_id, float(expired))
+        raise NotFound(f"no job {job_id!r}")
 
     def list_jobs(
         self,
@@ -410,7 +448,12 @@ class JobStore:
             if expired:
                 with translate_redis_errors():
                     self.redis.zrem(index, *expired)  # their records expired
-            yield from (Job.from_hash(fields) for fields in records if fields)
+            now = time.time()
+            yield from (
+                Job.from_hash(fields)
+                for fields in records
+                if fields and float(fields.get("expires_ts") or "inf") > now
+            )
             if len(entries) < batch:
                 return
             upper = f"({int(entries[-1][1])}"
@@ -521,11 +564,24 @@ class JobStore:
                 self._progress(keys=self._script_keys(job_id), args=[run_id, time.time(), value])
             )
 
+    def expired_objects(self, *, before: float, limit: int = 100) -> list[tuple[str, str]]:
+        """(job id, tenant) of final jobs that expired before the given time and
+        whose objects may still exist."""
+        with translate_redis_errors():
+            members = self.redis.zrangebyscore(keys.expiring_key(), "-inf", before, 0, limit)
+        return [(member[:32], member[33:]) for member in members]
+
+    def objects_deleted(self, job_id: str, tenant: str) -> None:
+        with translate_redis_errors():
+            self.redis.zrem(keys.expiring_key(), f"{job_id}|{tenant}")
+
     def delete(self, job_id: str) -> None:
+        """Delete a job at once, with no tombstone (it then answers 404)."""
         job = self.get(job_id)
         with translate_redis_errors():
             pipe = self.redis.pipeline()
-            pipe.delete(keys.job_key(job_id))
+            pipe.delete(keys.job_key(job_id), keys.tombstone_key(job_id))
+            pipe.zrem(keys.expiring_key(), f"{job_id}|{job.tenant}")
             pipe.zrem(keys.tenant_jobs_key(job.tenant), job_id)
             for status in JobStatus:
                 pipe.zrem(keys.tenant_status_key(job.tenant, status), job_id)
@@ -545,8 +601,17 @@ class JobStore:
         pairs = [item for pair in fields.items() for item in pair]
         with translate_redis_errors():
             code, _ = self._transition(
-                keys=self._script_keys(job_id),
-                args=[",".join(allowed), run_id, to.value, self.ttl, "status", time.time(), *pairs],
+                keys=[*self._script_keys(job_id), keys.tombstone_key(job_id), keys.expiring_key()],
+                args=[
+                    ",".join(allowed),
+                    run_id,
+                    to.value,
+                    self.ttl,
+                    "status",
+                    time.time(),
+                    self.tombstone_ttl,
+                    *pairs,
+                ],
             )
         return code == 1
 

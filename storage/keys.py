@@ -62,6 +62,18 @@ def queued_key() -> str:
     return f"{PREFIX}:queued"
 
 
+def tombstone_key(job_id: str) -> str:
+    """What is left of an expired job: `<expired at, unix>|<tenant>`, so that it
+    answers 410 to its tenant for a while."""
+    return f"{PREFIX}:tomb:{job_id}"
+
+
+def expiring_key() -> str:
+    """Sorted set of `<job id>|<tenant>` of final jobs, scored by when they expire;
+    the workers delete their objects once that has passed."""
+    return f"{PREFIX}:expiring"
+
+
 def idempotency_key(tenant: str, digest: str) -> str:
     return f"{PREFIX}:idem:{tenant}:{digest}"
 
@@ -108,6 +120,12 @@ def input_object(tenant: str, job_id: str, name_index: int) -> str:
 
 def inputs_prefix(tenant: str, job_id: str) -> str:
     return f"inputs/{tenant_prefix(tenant)}/{job_id}/"
+
+
+def job_object_prefixes(tenant: str, job_id: str) -> list[str]:
+    """Every object of one job (inputs and results) starts with one of these; job
+    ids have a fixed length, so no other job's key does."""
+    return [inputs_prefix(tenant, job_id), f"results/{tenant_prefix(tenant)}/{job_id}"]
 
 
 def result_object(tenant: str, job_id: str, fmt: str = "npy") -> str:

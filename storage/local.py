@@ -1,5 +1,6 @@
 """Object store in a folder on this machine's disk."""
 
+import glob
 import os
 import tempfile
 import time
@@ -86,7 +87,15 @@ class LocalStore:
         self._path(key).unlink(missing_ok=True)
 
     def delete_prefix(self, prefix: str) -> None:
-        for path in self._files_under(prefix):
+        """Every object whose key starts with `prefix`, as on S3 (a folder, or
+        the files and folders beside it whose names start with its last part)."""
+        if not prefix or prefix.endswith("/"):
+            paths: Iterable[Path] = self._files_under(prefix)
+        else:
+            base = self._path(prefix)
+            matches = base.parent.glob(glob.escape(base.name) + "*") if base.parent.is_dir() else []
+            paths = (found for match in matches for found in self._files_under_path(match))
+        for path in paths:
             path.unlink(missing_ok=True)
 
     def local_path(self, key: str) -> Path | None:
@@ -108,7 +117,10 @@ class LocalStore:
         return deleted
 
     def _files_under(self, prefix: str) -> Iterator[Path]:
-        base = self._path(prefix.rstrip("/")) if prefix else self.root
+        return self._files_under_path(self._path(prefix.rstrip("/")) if prefix else self.root)
+
+    @staticmethod
+    def _files_under_path(base: Path) -> Iterator[Path]:
         if base.is_file():
             yield base
         elif base.is_dir():

@@ -24,6 +24,8 @@ class Settings(BaseSettings):
     url_ttl_seconds: int = Field(default=900, gt=0)
     result_ttl_seconds: int = Field(default=604_800, gt=0)
     ops_modules: str | None = None
+    # An expired job answers 410 (not 404) for this long after it expired.
+    tombstone_ttl_seconds: int = Field(default=2_592_000, gt=0)
     # Secret for the HMAC of local download links; when unset, one is generated
     # once and kept in Redis so that every API replica signs alike.
     signing_key: str | None = None

@@ -30,7 +30,11 @@ def build_context() -> WorkerContext:
     load_ops(settings.ops_module_names())
     return WorkerContext(
         settings=settings,
-        jobs=JobStore(connect(settings.redis_url), ttl_seconds=settings.result_ttl_seconds),
+        jobs=JobStore(
+            connect(settings.redis_url),
+            ttl_seconds=settings.result_ttl_seconds,
+            tombstone_ttl_seconds=settings.tombstone_ttl_seconds,
+        ),
         store=resolve_store(
             settings.storage_url,
             public_endpoint=settings.s3_public_endpoint,

@@ -1,6 +1,7 @@
 """Background duties of every worker process, all idempotent across workers:
 re-queue jobs whose worker died (stale heartbeat), queue again jobs whose
-message was lost, and delete expired objects.
+message was lost, and delete the objects of expired jobs (each job's own
+lifetime; a rule by age catches anything left).
 
 Re-queueing by heartbeat bounds the delay to about `heartbeat_timeout_seconds`
 plus one sweep. A message can also vanish with no run to notice: kombu pops it
@@ -17,6 +18,7 @@ from datetime import timedelta
 
 from celery import Celery
 
+from arrayq.storage import keys
 from arrayq.storage.errors import ArrayqError, NotFound
 from arrayq.storage.jobs import JobStatus
 from arrayq.storage.settings import Settings
@@ -102,6 +104,16 @@ def fail_past_hard_limit(ctx: WorkerContext, job_id: str, worker_name: str, limi
     return ctx.jobs.fail(job_id, error_type="timeout", message=message, run_id=job.run_id)
 
 
+def delete_expired_objects(ctx: WorkerContext) -> int:
+    """Delete the objects of jobs past their lifetime; returns how many jobs."""
+    expired = ctx.jobs.expired_objects(before=time.time())
+    for job_id, tenant in expired:
+        for prefix in keys.job_object_prefixes(tenant, job_id):
+            ctx.store.delete_prefix(prefix)
+        ctx.jobs.objects_deleted(job_id, tenant)
+    return len(expired)
+
+
 class Maintenance(threading.Thread):
     def __init__(self, ctx: WorkerContext, app: Celery) -> None:
         super().__init__(name="arrayq-maintenance", daemon=True)
@@ -115,6 +127,7 @@ class Maintenance(threading.Thread):
             try:
                 requeue_orphans(self.ctx, self.app)
                 requeue_lost_messages(self.ctx, self.app)
+                delete_expired_objects(self.ctx)
                 self._cleanup_if_due()
             except ArrayqError as exc:
                 log.warning("maintenance skipped: %s", exc)

@@ -137,6 +137,17 @@ def test_delete_prefix_removes_only_what_is_under_it(store: ObjectStore) -> None
     assert [store.exists(key) for key in keys] == [False, False, True, True]
 
 
+def test_delete_prefix_that_is_no_folder_matches_key_beginnings(store: ObjectStore) -> None:
+    keys = ["results/t-00/job.npy", "results/t-00/job.png", "results/t-00/job/r1/a.npy"]
+    others = ["results/t-00/jo.npy", "results/t-00/other.npy", "results/t-01/job.npy"]
+    for key in keys + others:
+        store.write(key, [b"data"], 4)
+
+    store.delete_prefix("results/t-00/job")
+
+    assert [store.exists(key) for key in keys + others] == [False] * 3 + [True] * 3
+
+
 @pytest.mark.parametrize("chunks", [[b"short"], [b"much too long"]], ids=["short", "long"])
 def test_chunks_that_miss_the_declared_length_store_nothing(
     store: ObjectStore, chunks: list[bytes]
