@@ -71,7 +71,7 @@ def job_routes(http: httpx.Client, job_id: str) -> list[tuple[str, str]]:
         if not path.startswith("/jobs/{job_id}"):
             continue
         concrete = path.replace("{job_id}", job_id).replace("{name}", "result")
-        concrete = concrete.replace("{path}", "zarr.json").replace("{chunk}", "c/0")
+        concrete = concrete.replace("{key}", "zarr.json").replace("{path}", "zarr.json")
         found.extend((method.upper(), concrete) for method in methods)
     if ("GET", f"/jobs/{job_id}/result") in found:
         found.append(("HEAD", f"/jobs/{job_id}/result"))
