@@ -20,6 +20,11 @@ from typing import BinaryIO
 import numpy as np
 import orjson
 
+try:  # SIMD base64: about 20x (encode) and 40x (decode) the stdlib at 8 MB
+    import pybase64 as _simd_base64
+except ImportError:  # pragma: no cover - a base dependency; kept optional on purpose
+    _simd_base64 = None
+
 from arrayq.storage.errors import InvalidArray, TooLarge, UnsupportedDtype
 
 SUPPORTED_DTYPES: frozenset[str] = frozenset(
@@ -111,11 +116,27 @@ def encode_array_json(arr: np.ndarray) -> bytes:
 
 
 def encode_array_json_base64(arr: np.ndarray) -> bytes:
-    """The ArrayJSON document of `arr` in the "base64" form (bit-exact, also for NaN payloads)."""
+    """The ArrayJSON document of `arr` in the "base64" form (bit-exact, also for NaN payloads).
+
+    Built as bytes around the encoded data: dtype names and shapes need no escaping,
+    and the base64 text is never decoded to a str or scanned again by orjson."""
     arr = _c_native(arr)
     little = arr.astype(arr.dtype.newbyteorder("<"), copy=False).reshape(-1).view(np.uint8)
-    doc = {"dtype": arr.dtype.name, "shape": arr.shape, "base64": base64.b64encode(little).decode()}
-    return orjson.dumps(doc)
+    head = orjson.dumps({"dtype": arr.dtype.name, "shape": list(arr.shape)})
+    return b"".join((head[:-1], b',"base64":"', _b64encode(little), b'"}'))
+
+
+def _b64encode(raw: np.ndarray) -> bytes:
+    if _simd_base64 is not None:
+        return _simd_base64.b64encode(raw)
+    return base64.b64encode(raw)
+
+
+def _b64decode(text: str) -> bytearray:
+    """Strict (validate=True) decode into a writable buffer; ValueError when invalid."""
+    if _simd_base64 is not None:
+        return _simd_base64.b64decode_as_bytearray(text, validate=True)
+    return bytearray(base64.b64decode(text, validate=True))
 
 
 def array_json_document(arr: np.ndarray) -> dict:
@@ -174,7 +195,7 @@ def _from_base64(text: object, dtype: np.dtype, shape: tuple[int, ...], nbytes: 
     if len(text) != -(-nbytes // 3) * 4:
         raise InvalidArray(f"base64 length does not match {nbytes} bytes of shape {shape}")
     try:
-        raw = bytearray(base64.b64decode(text, validate=True))
+        raw = _b64decode(text)
     except ValueError as exc:
         raise InvalidArray(f"invalid base64: {exc}") from None
     if len(raw) != nbytes:

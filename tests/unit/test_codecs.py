@@ -474,3 +474,45 @@ def test_png_of_a_strided_view():
 def test_png_refuses_non_images(image):
     with pytest.raises(InvalidArray, match="uint8"):
         codecs.encode_png(image)
+
+
+@pytest.fixture(params=["simd", "stdlib"])
+def base64_impl(request, monkeypatch):
+    """Both base64 paths: pybase64 (SIMD) and the stdlib fallback used without it."""
+    if request.param == "stdlib":
+        monkeypatch.setattr(codecs, "_simd_base64", None)
+    elif codecs._simd_base64 is None:
+        pytest.skip("pybase64 is not installed")
+    return request.param
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "AAAAAAAA*AAAAAAAAAAAAAA",
+        "AAAAAAAAAAA\nAAAAAAAAAA",
+        "AAAAAAAAAAA AAAAAAAAAA",
+        "AAAAAAAAAAAAAAAAAAAAA=A=",
+        "AAAAAAAAAAAAAAAAAAAAAA\u00e9",
+        "AAAAAAAAAAAAAAAAAAAA-_==",
+    ],
+)
+def test_both_base64_paths_refuse_the_same_text(base64_impl, text):
+    with pytest.raises(InvalidArray):
+        codecs.decode_array_json({"dtype": "float64", "shape": [2], "base64": text}, max_bytes=MAX)
+
+
+@few
+@given(arr=any_array)
+def test_both_base64_paths_round_trip(arr):
+    encoded = codecs.encode_array_json_base64(arr)
+    simd = codecs._simd_base64
+    try:
+        codecs._simd_base64 = None
+        assert codecs.encode_array_json_base64(arr) == encoded
+        assert via_json(encoded).tobytes() == np.ascontiguousarray(arr).tobytes()
+    finally:
+        codecs._simd_base64 = simd
+    decoded = via_json(encoded)
+    assert decoded.flags.writeable
+    assert decoded.tobytes() == np.ascontiguousarray(arr).tobytes()
