@@ -119,18 +119,36 @@ def npy_response(
     key = keys.result_object(job.tenant, job.id, "npy")
     path = backends.store.local_path(key)
     if path is not None:
-        return local_npy_response(path, job.id, range_header)
+        return local_npy_response(backends, job, path, range_header)
     if redirect:
         ttl = timedelta(seconds=backends.settings.url_ttl_seconds)
         return RedirectResponse(backends.store.presigned_url(key, ttl), status_code=307)
     return streamed_npy_response(backends, job, key, range_header)
 
 
-def local_npy_response(path: Path, job_id: str, range_header: str | None) -> Response:
+def local_npy_response(
+    backends: Backends, job: Job, path: Path, range_header: str | None
+) -> Response:
     if not path.is_file():
         raise ApiError(404, "not_found", "the result is no longer stored")
     parse_ranges(range_header, path.stat().st_size)  # a bad Range gets a JSON error
-    return NpyFileResponse(path, media_type=NPY_MEDIA_TYPE, filename=f"{job_id}.npy")
+    prefix = backends.settings.accel_redirect_prefix
+    if prefix is not None:
+        return accel_redirect_response(prefix + keys.result_object(job.tenant, job.id), job.id)
+    return NpyFileResponse(path, media_type=NPY_MEDIA_TYPE, filename=f"{job.id}.npy")
+
+
+def accel_redirect_response(uri: str, job_id: str) -> Response:
+    """No body: nginx in front sends the file from its internal location (Range
+    included), with this response's type and disposition. The URI holds ids only."""
+    return Response(
+        status_code=200,
+        media_type=NPY_MEDIA_TYPE,
+        headers={
+            "X-Accel-Redirect": uri,
+            "Content-Disposition": f'attachment; filename="{job_id}.npy"',
+        },
+    )
 
 
 def streamed_npy_response(

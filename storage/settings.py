@@ -29,6 +29,10 @@ class Settings(BaseSettings):
     # Secret for the HMAC of local download links; when unset, one is generated
     # once and kept in Redis so that every API replica signs alike.
     signing_key: str | None = None
+    # With nginx in front: local `.npy` downloads are answered with an empty body and
+    # `X-Accel-Redirect: <prefix><object key>`, and nginx sends the file itself from
+    # an `internal` location with this prefix aliased to the storage folder.
+    accel_redirect_prefix: str | None = None
     # A running job writes a heartbeat this often; a job whose heartbeat is older
     # than `heartbeat_timeout_seconds` is considered orphaned and is re-queued.
     heartbeat_seconds: float = Field(default=2.0, gt=0)
@@ -53,10 +57,19 @@ class Settings(BaseSettings):
     max_json_depth: int = Field(default=64, ge=8, le=200)
     max_json_values: int = Field(default=33_554_432, gt=0)
 
-    @field_validator("api_keys", "ops_modules", "s3_public_endpoint", "signing_key")
+    @field_validator(
+        "api_keys", "ops_modules", "s3_public_endpoint", "signing_key", "accel_redirect_prefix"
+    )
     @classmethod
     def _blank_is_unset(cls, value: str | None) -> str | None:
         return value if value and value.strip() else None
+
+    @field_validator("accel_redirect_prefix")
+    @classmethod
+    def _absolute_folder(cls, value: str | None) -> str | None:
+        if value is not None and not (value.startswith("/") and value.endswith("/")):
+            raise ValueError("ARRAYQ_ACCEL_REDIRECT_PREFIX must start and end with /")
+        return value
 
     def tenants_by_key(self) -> dict[str, str]:
         """`key1:tenantA,key2:tenantB` as a mapping; empty when the API is open."""

@@ -102,4 +102,4 @@ async def get_signed_file(
     path = backends.store.local_path(keys.result_object(job.tenant, job.id, "npy"))
     if path is None:
         raise ApiError(404, "not_found", "signed links serve local storage only")
-    return local_npy_response(path, job.id, range)
+    return local_npy_response(backends, job, path, range)
