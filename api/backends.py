@@ -13,6 +13,7 @@ from arrayq.storage.redis_client import connect, connect_async, translate_redis_
 from arrayq.storage.settings import Settings
 from arrayq.storage.stores import ObjectStore, resolve_store
 from arrayq.worker.celery_app import create_celery
+from arrayq.worker.enqueue import release_sender
 from arrayq.worker.ops import Op, load_ops
 
 
@@ -30,7 +31,7 @@ class Backends:
     @classmethod
     def from_settings(cls, settings: Settings) -> "Backends":
         client = connect(settings.redis_url)
-        return cls(
+        backends = cls(
             settings=settings,
             redis=client,
             aredis=connect_async(settings.redis_url),
@@ -38,6 +39,7 @@ class Backends:
                 client,
                 ttl_seconds=settings.result_ttl_seconds,
                 tombstone_ttl_seconds=settings.tombstone_ttl_seconds,
+                max_active=settings.tenant_max_active,
             ),
             store=resolve_store(
                 settings.storage_url,
@@ -47,6 +49,8 @@ class Backends:
             celery=create_celery(settings),
             ops=load_ops(settings.ops_module_names()),
         )
+        backends.jobs.on_release = release_sender(backends.celery, settings)
+        return backends
 
     def signing_secret(self) -> bytes:
         """The HMAC key of local download links, shared by every API replica."""

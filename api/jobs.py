@@ -90,6 +90,8 @@ def _record_and_queue(
         if arrays:
             _delete_inputs(backends, new.tenant, new.id)
         return Submitted(created.job, created=False)
+    if created.job.backlogged:  # fair share: sent when the tenant has room
+        return Submitted(created.job, created=True)
     try:
         enqueue(backends.celery, new.id, op, backends.settings)
     except BrokerUnavailable:

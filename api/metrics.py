@@ -10,8 +10,9 @@ Two kinds, kept apart on purpose:
 - HTTP request latency and result bytes served are counted in this process,
   like any per-instance metric: `sum` them across replicas.
 
-`/metrics` needs no API key, like the health routes: it holds no tenant, job
-id or data, only op names and counts.
+`/metrics` needs no API key, like the health routes: it holds no job id or
+data, only op names, counts, and the tenant names of the fair-share gauges
+(names the operator chose in ARRAYQ_API_KEYS, never request text).
 """
 
 import logging
@@ -42,6 +43,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from arrayq.api.backends import Backends
 from arrayq.api.responses import NPY_MEDIA_TYPE
 from arrayq.storage.errors import ArrayqError
+from arrayq.storage.fairshare import FairShare, TenantShare
 from arrayq.storage.stats import JobStats, StatsSnapshot
 from arrayq.worker.celery_app import QUEUES
 
@@ -110,7 +112,12 @@ class JobCollector(Collector):
         if backends is None:
             return []  # scraped before the app started
         snapshot = JobStats(backends.redis).snapshot()
-        return [*job_families(snapshot), queue_family(queue_lengths(backends.redis))]
+        shares = FairShare(backends.redis).tenants()
+        return [
+            *job_families(snapshot),
+            queue_family(queue_lengths(backends.redis)),
+            *fair_share_families(shares),
+        ]
 
 
 def job_families(snapshot: StatsSnapshot) -> list[Metric]:
@@ -141,6 +148,23 @@ def queue_family(lengths: dict[str, int]) -> Metric:
     for queue, length in lengths.items():
         family.add_metric([queue], length)
     return family
+
+
+def fair_share_families(shares: list[TenantShare]) -> list[Metric]:
+    active = GaugeMetricFamily(
+        "arrayq_tenant_active_jobs",
+        "Jobs of a tenant on the broker queue or running (ARRAYQ_TENANT_MAX_ACTIVE)",
+        labels=["tenant"],
+    )
+    backlog = GaugeMetricFamily(
+        "arrayq_tenant_backlog_length",
+        "Jobs of a tenant waiting in its backlog for room",
+        labels=["tenant"],
+    )
+    for share in shares:
+        active.add_metric([share.tenant], share.active)
+        backlog.add_metric([share.tenant], share.backlog)
+    return [active, backlog]
 
 
 # per-process metrics

@@ -9,7 +9,7 @@ pub/sub channel for the event stream.
 
 import hashlib
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -18,7 +18,7 @@ from typing import Any, NoReturn
 import orjson
 import redis
 
-from arrayq.storage import keys
+from arrayq.storage import fairshare, keys
 from arrayq.storage.errors import Conflict, Expired, IdempotencyMismatch, NotFound
 from arrayq.storage.redis_client import translate_redis_errors
 from arrayq.storage.stats import DURATION_BUCKETS
@@ -45,8 +45,11 @@ FINAL_STATUSES = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CAN
 # A final job expires its own `ttl` (else ARGV[4]) after now: the record then,
 # and a tombstone that long plus ARGV[7] later; its objects are listed in the
 # expiring set for the workers' cleanup.
+# A final job leaves its tenant's fair share, and backlog heads move on: their
+# ids and ops are returned (the caller sends them to the broker).
 # ARGV: allowed statuses (comma list), run_id guard ('' = any), new status, ttl
-# seconds, event type, now, tombstone ttl seconds, then field/value pairs to set.
+# seconds, event type, now, tombstone ttl seconds, fair-share limit, then
+# field/value pairs to set.
 _TRANSITION = """
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return {0, ''} end
@@ -54,7 +57,8 @@ if not string.find(',' .. ARGV[1] .. ',', ',' .. status .. ',', 1, true) then
   return {-1, status}
 end
 if ARGV[2] ~= '' and redis.call('HGET', KEYS[1], 'run_id') ~= ARGV[2] then return {-2, status} end
-redis.call('HSET', KEYS[1], 'status', ARGV[3], unpack(ARGV, 8))
+local released = {}
+redis.call('HSET', KEYS[1], 'status', ARGV[3], unpack(ARGV, 9))
 local tenant, seq = unpack(redis.call('HMGET', KEYS[1], 'tenant', 'seq'))
 redis.call('ZREM', {STATUS_INDEX_OLD}, KEYS[3])
 redis.call('ZADD', {STATUS_INDEX_NEW}, seq, KEYS[3])
@@ -81,13 +85,14 @@ if ARGV[3] == 'succeeded' or ARGV[3] == 'failed' or ARGV[3] == 'cancelled' then
   redis.call('PEXPIRE', KEYS[1], math.ceil(ttl * 1000))
   redis.call('SET', KEYS[8], expires .. '|' .. tenant, 'PX', math.ceil((ttl + ARGV[7]) * 1000))
   redis.call('ZADD', KEYS[9], expires, KEYS[3] .. '|' .. tenant)
+  released = fair_release(KEYS[3], tenant, tonumber(ARGV[8]), ARGV[6])
 else
   redis.call('EXPIRE', KEYS[1], ARGV[4])
 end
 redis.call('PUBLISH', KEYS[4], ARGV[5])
-return {1, status}
+return {1, status, released}
 """
-_TRANSITION = (
+_TRANSITION = fairshare.LUA + (
     _TRANSITION.replace("{BUCKETS}", "{" + ", ".join(f"'{b}'" for b in DURATION_BUCKETS) + "}")
     .replace("{STATUS_INDEX_OLD}", keys.tenant_status_key_lua("tenant", "status"))
     .replace("{STATUS_INDEX_NEW}", keys.tenant_status_key_lua("tenant", "ARGV[3]"))
@@ -131,8 +136,13 @@ _START = _START.replace(
 # is never bound to a job that was not recorded.
 # KEYS: record, tenant index, queued set, submitted stats, tenant sequence,
 # idempotency key (or the record again when there is none), tenant's queued index.
-# ARGV: job id, ttl, now, idempotency value ('' = no key), op, field/value pairs.
-_CREATE = """
+# The job goes on the queue, or into its tenant's backlog (fair share): the
+# reply's third item says which (1: queued).
+# ARGV: job id, ttl, now, idempotency value ('' = no key), op, fair-share limit,
+# tenant, field/value pairs.
+_CREATE = (
+    fairshare.LUA
+    + """
 if ARGV[4] ~= '' then
   local bound = redis.call('GET', KEYS[6])
   if bound then
@@ -141,17 +151,18 @@ if ARGV[4] ~= '' then
   end
 end
 local seq = redis.call('INCR', KEYS[5])
-redis.call('HSET', KEYS[1], 'seq', seq, unpack(ARGV, 6))
+redis.call('HSET', KEYS[1], 'seq', seq, unpack(ARGV, 8))
 redis.call('EXPIRE', KEYS[1], ARGV[2])
 redis.call('ZADD', KEYS[2], seq, ARGV[1])
 redis.call('EXPIRE', KEYS[2], ARGV[2])
 redis.call('ZADD', KEYS[7], seq, ARGV[1])
 redis.call('EXPIRE', KEYS[7], ARGV[2])
-redis.call('ZADD', KEYS[3], ARGV[3], ARGV[1])
+local admitted = fair_admit(ARGV[1], ARGV[7], seq, tonumber(ARGV[6]), ARGV[3])
 redis.call('HINCRBY', KEYS[4], ARGV[5], 1)
 if ARGV[4] ~= '' then redis.call('SET', KEYS[6], ARGV[4], 'EX', ARGV[2]) end
-return {1, tostring(seq)}
+return {1, tostring(seq), admitted}
 """.replace("KEYPREFIX", keys.job_key(""))
+)
 
 # Remove a job that was recorded but could not be queued, and release its
 # Idempotency-Key if the key is bound to it. KEYS: record, tenant index, queued
@@ -164,6 +175,8 @@ redis.call('ZREM', KEYS[6], ARGV[1])
 redis.call('ZREM', KEYS[3], ARGV[1])
 redis.call('ZREM', KEYS[4], ARGV[1])
 if ARGV[2] ~= '' and redis.call('GET', KEYS[5]) == ARGV[2] then redis.call('DEL', KEYS[5]) end
+redis.call('SREM', KEYS[7], ARGV[1])
+redis.call('ZREM', KEYS[8], ARGV[1])
 return 1
 """
 
@@ -213,6 +226,7 @@ class Job:
     heartbeat: float = 0.0
     worker: str = ""
     expires_ts: float | None = None
+    backlogged: bool = False  # waiting for room in its tenant's fair share
 
     @classmethod
     def from_hash(cls, fields: dict[str, str]) -> "Job":
@@ -236,6 +250,7 @@ class Job:
             heartbeat=float(fields.get("heartbeat") or 0.0),
             worker=fields.get("worker", ""),
             expires_ts=float(fields["expires_ts"]) if fields.get("expires_ts") else None,
+            backlogged=fields.get("backlog") == "1",
         )
 
     def document(self) -> dict[str, Any]:
@@ -310,11 +325,20 @@ class JobStore:
     """Reads and guarded writes of job records. One instance per process."""
 
     def __init__(
-        self, client: redis.Redis, *, ttl_seconds: int, tombstone_ttl_seconds: int = 2_592_000
+        self,
+        client: redis.Redis,
+        *,
+        ttl_seconds: int,
+        tombstone_ttl_seconds: int = 2_592_000,
+        max_active: int = 0,
     ) -> None:
         self.redis = client
         self.ttl = ttl_seconds
         self.tombstone_ttl = tombstone_ttl_seconds
+        self.max_active = max_active
+        # Called with the (job id, op) pairs that a transition moved from a
+        # backlog onto the queue, to send their broker messages.
+        self.on_release: Callable[[list[tuple[str, str]]], None] | None = None
         self._transition = client.register_script(_TRANSITION)
         self._start = client.register_script(_START)
         self._progress = client.register_script(_PROGRESS)
@@ -351,13 +375,23 @@ class JobStore:
             keys.tenant_status_key(new.tenant, JobStatus.QUEUED),
         ]
         pairs = [item for pair in fields.items() for item in pair]
-        args = [job_id, self.ttl, time.time(), idem.value(job_id) if idem else "", new.op, *pairs]
+        args = [
+            job_id,
+            self.ttl,
+            time.time(),
+            idem.value(job_id) if idem else "",
+            new.op,
+            self.max_active,
+            new.tenant,
+            *pairs,
+        ]
         with translate_redis_errors():
-            code, detail = self._create(keys=script_keys, args=args)
+            code, detail, *admitted = self._create(keys=script_keys, args=args)
         if code == 0:
             assert idem is not None
             return Created(self.get(idem.first_job(detail), tenant=new.tenant), created=False)
-        return Created(Job.from_hash({**fields, "seq": detail}), created=True)
+        backlog = {} if admitted == [1] else {"backlog": "1"}
+        return Created(Job.from_hash({**fields, "seq": detail, **backlog}), created=True)
 
     def idempotent_job(self, idem: Idempotency) -> Job | None:
         """The job the key is bound to, if it still exists (checked before any work)."""
@@ -380,6 +414,8 @@ class JobStore:
             keys.running_key(),
             idem.redis_key if idem else record,
             keys.tenant_status_key(job.tenant, JobStatus.QUEUED),
+            keys.tenant_active_key(job.tenant),
+            keys.tenant_backlog_key(job.tenant),
         ]
         with translate_redis_errors():
             self._forget(keys=script_keys, args=[job.id, idem.value(job.id) if idem else ""])
@@ -600,7 +636,7 @@ class JobStore:
     ) -> bool:
         pairs = [item for pair in fields.items() for item in pair]
         with translate_redis_errors():
-            code, _ = self._transition(
+            code, _, *released = self._transition(
                 keys=[*self._script_keys(job_id), keys.tombstone_key(job_id), keys.expiring_key()],
                 args=[
                     ",".join(allowed),
@@ -610,9 +646,12 @@ class JobStore:
                     "status",
                     time.time(),
                     self.tombstone_ttl,
+                    self.max_active,
                     *pairs,
                 ],
             )
+        if released and released[0] and self.on_release is not None:
+            self.on_release(fairshare.released_pairs(released[0]))
         return code == 1
 
     @staticmethod

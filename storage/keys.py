@@ -46,6 +46,29 @@ def tenant_status_key_lua(tenant_expr: str, status_expr: str) -> str:
     return f"'{PREFIX}:tenant:' .. {tenant_expr} .. ':status:' .. {status_expr}"
 
 
+def tenant_active_key(tenant: str) -> str:
+    """Set of a tenant's job ids on the broker queue or running (fair share)."""
+    return f"{PREFIX}:tenant:{tenant}:active"
+
+
+def tenant_active_key_lua(tenant_expr: str) -> str:
+    return f"'{PREFIX}:tenant:' .. {tenant_expr} .. ':active'"
+
+
+def tenant_backlog_key(tenant: str) -> str:
+    """Sorted set of a tenant's job ids waiting for room, by submission sequence."""
+    return f"{PREFIX}:tenant:{tenant}:backlog"
+
+
+def tenant_backlog_key_lua(tenant_expr: str) -> str:
+    return f"'{PREFIX}:tenant:' .. {tenant_expr} .. ':backlog'"
+
+
+def fair_tenants_key() -> str:
+    """Set of the tenants that have had jobs under a fair-share limit."""
+    return f"{PREFIX}:fair:tenants"
+
+
 def tenant_sequence_key(tenant: str) -> str:
     """Counter of a tenant's submissions: its list order and cursors, which so
     count nothing of other tenants."""

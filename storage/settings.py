@@ -24,6 +24,8 @@ class Settings(BaseSettings):
     url_ttl_seconds: int = Field(default=900, gt=0)
     result_ttl_seconds: int = Field(default=604_800, gt=0)
     ops_modules: str | None = None
+    # Most jobs of one tenant on the broker queue or running (0 = no limit).
+    tenant_max_active: int = Field(default=0, ge=0)
     # An expired job answers 410 (not 404) for this long after it expired.
     tombstone_ttl_seconds: int = Field(default=2_592_000, gt=0)
     # Secret for the HMAC of local download links; when unset, one is generated

@@ -7,10 +7,13 @@ in the process that runs tasks, keyed by its pid.
 import os
 import socket
 
+from celery import current_app
+
 from arrayq.storage.jobs import JobStore
 from arrayq.storage.redis_client import connect
 from arrayq.storage.settings import get_settings
 from arrayq.storage.stores import resolve_store
+from arrayq.worker.enqueue import release_sender
 from arrayq.worker.ops import load_ops
 from arrayq.worker.runner import WorkerContext
 
@@ -28,12 +31,13 @@ def worker_context() -> WorkerContext:
 def build_context() -> WorkerContext:
     settings = get_settings()
     load_ops(settings.ops_module_names())
-    return WorkerContext(
+    context = WorkerContext(
         settings=settings,
         jobs=JobStore(
             connect(settings.redis_url),
             ttl_seconds=settings.result_ttl_seconds,
             tombstone_ttl_seconds=settings.tombstone_ttl_seconds,
+            max_active=settings.tenant_max_active,
         ),
         store=resolve_store(
             settings.storage_url,
@@ -42,3 +46,5 @@ def build_context() -> WorkerContext:
         ),
         worker_name=f"arrayq-{os.getppid()}@{socket.gethostname()}",
     )
+    context.jobs.on_release = release_sender(current_app, settings)
+    return context

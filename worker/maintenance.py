@@ -20,6 +20,7 @@ from celery import Celery
 
 from arrayq.storage import keys
 from arrayq.storage.errors import ArrayqError, NotFound
+from arrayq.storage.fairshare import FairShare
 from arrayq.storage.jobs import JobStatus
 from arrayq.storage.settings import Settings
 from arrayq.worker import broker
@@ -114,6 +115,18 @@ def delete_expired_objects(ctx: WorkerContext) -> int:
     return len(expired)
 
 
+def repair_fair_share(ctx: WorkerContext, fair: FairShare) -> int:
+    """Free the fair-share room of jobs that ended without leaving it, and send
+    what the backlogs release; returns how many jobs were released."""
+    released = 0
+    for share in fair.tenants():
+        pairs = fair.repair(share.tenant, ctx.settings.tenant_max_active, time.time())
+        if pairs and ctx.jobs.on_release is not None:
+            ctx.jobs.on_release(pairs)
+        released += len(pairs)
+    return released
+
+
 class Maintenance(threading.Thread):
     def __init__(self, ctx: WorkerContext, app: Celery) -> None:
         super().__init__(name="arrayq-maintenance", daemon=True)
@@ -121,6 +134,7 @@ class Maintenance(threading.Thread):
         self.app = app
         self.stopping = threading.Event()
         self._last_cleanup = 0.0
+        self.fair = FairShare(ctx.jobs.redis)
 
     def run(self) -> None:
         while not self.stopping.wait(sweep_seconds(self.ctx.settings)):
@@ -128,6 +142,7 @@ class Maintenance(threading.Thread):
                 requeue_orphans(self.ctx, self.app)
                 requeue_lost_messages(self.ctx, self.app)
                 delete_expired_objects(self.ctx)
+                repair_fair_share(self.ctx, self.fair)
                 self._cleanup_if_due()
             except ArrayqError as exc:
                 log.warning("maintenance skipped: %s", exc)
