@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 SERVER := $(VENV)/.installed-server
 STAMP := $(VENV)/.installed-dev
 
-.PHONY: run test test-fast lint format bench bench-quick clean
+.PHONY: run test test-fast lint format unasync bench bench-quick clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,9 @@ lint: $(STAMP)
 format: $(STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
+
+unasync: $(STAMP)  ## client/_client.py (the sync client) from client/_async.py
+	$(BIN)/python -m arrayq.client._unasync
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

@@ -2,6 +2,7 @@
 
 import contextlib
 import tempfile
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -41,12 +42,6 @@ def inline_input(array: np.ndarray) -> orjson.Fragment:
         return orjson.Fragment(codecs.encode_array_json_base64(array))
 
 
-def job_body(op: str, params: dict[str, Any], inputs: dict[str, Any]) -> bytes:
-    return orjson.dumps(
-        {"op": op, "params": params, "inputs": inputs}, option=orjson.OPT_SERIALIZE_NUMPY
-    )
-
-
 def npy_upload(array: np.ndarray) -> tuple[Iterator[bytes | memoryview], int]:
     """The .npy chunks of `array` and their total length."""
     with codec_errors():
@@ -73,3 +68,25 @@ def load_npy(path: Path) -> np.ndarray:
     """The array of a .npy file on disk."""
     with path.open("rb") as file:
         return from_npy_file(file, max_bytes=path.stat().st_size)
+
+
+def outputs_from_json(content: bytes, info: dict[str, Any]) -> dict[str, np.ndarray]:
+    """The arrays of `{"outputs": {name: ArrayJSON}}`, each bounded by its own size."""
+    documents = orjson.loads(content).get("outputs", {})
+    with codec_errors():
+        return {
+            name: codecs.decode_array_json(documents[name], max_bytes=meta["nbytes"])
+            for name, meta in info["outputs"].items()
+        }
+
+
+def outputs_from_npz_file(file: IO[bytes], info: dict[str, Any]) -> dict[str, np.ndarray]:
+    """The arrays of an uncompressed .npz (what `np.savez` writes), read member by
+    member with the .npy reader (never unpickled), each bounded by its own size."""
+    file.seek(0)
+    arrays = {}
+    with zipfile.ZipFile(file) as archive, codec_errors():
+        for name, meta in info["outputs"].items():
+            with archive.open(f"{name}.npy") as member:
+                arrays[name] = codecs.read_npy(member, max_bytes=meta["nbytes"])
+    return arrays

@@ -1,26 +1,34 @@
-"""The asynchronous client: `AsyncClient` and `AsyncJob`, the surface of `Client` and `Job`."""
+"""The Python client. `_async.py` is the source; `_client.py`, its synchronous
+twin, is generated from it by `python -m arrayq.client._unasync` (`make unasync`)."""
 
 import contextlib
+import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-import anyio
 import httpx
 import numpy as np
 
 from arrayq.client import _arrays, _http
-from arrayq.client._client import job_path
-from arrayq.client._errors import ArrayqError
-from arrayq.client._http import FINAL_STATUSES, Deadline, RetryPolicy
+from arrayq.client import _async_io as io
+from arrayq.client._errors import ArrayqError, NotFound, Timeout
+from arrayq.client._http import FINAL_STATUSES, Deadline, RetryPolicy, job_path
 from arrayq.client._progress import download_bar, job_bar
 from arrayq.client._sse import EventParser
+from arrayq.client._view import JobView, OutputView
 
 OnDocument = Callable[[dict[str, Any]], None]
 
 
 class AsyncClient:
-    """`Client` for asyncio (or trio): the same methods, awaited.
+    """A connection to an arrayq API.
+
+    `base_url` defaults to `$ARRAYQ_URL`, else http://127.0.0.1:8000; `api_key`
+    to `$ARRAYQ_API_KEY`. Connection errors and 503 answers are retried up to
+    `retries` times with exponential backoff and jitter. Arrays over
+    `upload_over_bytes` are uploaded as .npy before the job is submitted;
+    smaller ones travel inline.
 
     >>> async with AsyncClient("http://127.0.0.1:8000") as client:
     ...     job = await client.submit("matmul", a=np.eye(2), b=np.ones((2, 3)))
@@ -43,17 +51,15 @@ class AsyncClient:
         self._timeout = timeout
         self._retry = RetryPolicy(retries=retries)
         self._upload_over = upload_over_bytes
+        self._headers = _http.auth_headers(api_key)
         self._api = httpx.AsyncClient(
-            base_url=self.base_url,
-            headers=_http.auth_headers(api_key),
-            timeout=timeout,
-            follow_redirects=False,
+            base_url=self.base_url, headers=self._headers, timeout=timeout, follow_redirects=False
         )
         # Presigned object-store links carry their own credential: no API key goes there.
         self._plain = httpx.AsyncClient(timeout=timeout, follow_redirects=False)
 
     def __repr__(self) -> str:
-        return f"AsyncClient({self.base_url!r})"
+        return f"{type(self).__name__}({self.base_url!r})"
 
     async def __aenter__(self) -> "AsyncClient":
         return self
@@ -66,10 +72,10 @@ class AsyncClient:
         await self._plain.aclose()
 
     async def ops(self) -> list[dict[str, Any]]:
-        """The registered ops.
+        """The registered ops: name, summary, params schema, inputs, outputs, result kind.
 
-        >>> [op["name"] for op in await client.ops()][:2]
-        ['fft', 'gaussian_blur']
+        >>> [op["name"] for op in await client.ops()][:3]
+        ['eigh', 'fft', 'gaussian_blur']
         """
         return (await self._send("GET", "/ops")).json()
 
@@ -79,49 +85,81 @@ class AsyncClient:
         params: dict[str, Any] | None = None,
         *,
         idempotency_key: str | None = None,
+        wait: float | None = None,
+        cache: bool | None = None,
+        ttl_seconds: int | None = None,
+        callback: str | dict[str, Any] | None = None,
         **inputs: Any,
     ) -> "AsyncJob":
-        """Submit a job; large arrays are uploaded first.
+        """Submit a job. Inputs are arrays (or anything `np.asarray` takes), or
+        another job's result by reference: a job, or `job.output(name)`,
+        sliced or not (`job.output("result")[:10]`); that result never passes
+        through this client.
 
-        >>> job = await client.submit("random", {"shape": [3, 4], "seed": 1})
+        `wait=N` returns once the job is final or N seconds have passed (the
+        server holds the request: `Prefer: wait`). `cache=False` runs it even
+        if an identical job's result exists; `ttl_seconds` is how long it is
+        kept once final; `callback` a URL (or `{"url", "events"}`) that the
+        service POSTs the job to when it ends. Without an `idempotency_key` a
+        fresh one is sent, so that a retried request never submits twice.
+
+        >>> job = await client.submit("random", {"shape": [3, 4], "seed": 1}, wait=10)
+        >>> job.document["status"]
+        'succeeded'
         """
         encoded = {}
         for name, value in inputs.items():
-            encoded[name] = await self._input(_arrays.as_array(value))
+            encoded[name] = await self._input(value)
+        body = _http.job_body(
+            op, params or {}, encoded, cache=cache, ttl_seconds=ttl_seconds, callback=callback
+        )
+        deadline = Deadline(wait)
+        held = _http.wait_seconds(deadline.remaining()) if wait is not None else 0
         headers = {
             "Content-Type": "application/json",
             "Idempotency-Key": idempotency_key or _http.new_idempotency_key(),
+            **_http.prefer_wait(held),
         }
-        body = _arrays.job_body(op, params or {}, encoded)
-        response = await self._send("POST", "/jobs", content=body, headers=headers)
-        return AsyncJob(self, response.json())
+        timeout = _http.held_timeout(self._timeout, held)
+        response = await self._send("POST", "/jobs", content=body, headers=headers, timeout=timeout)
+        job = AsyncJob(self, response.json())
+        if wait is not None and job.document["status"] not in FINAL_STATUSES:
+            with contextlib.suppress(Timeout):
+                await self._poll(job.id, deadline, job._seen)
+        return job
 
     async def job(self, job_id: str) -> "AsyncJob":
-        """The job of that id (`NotFound` if there is none for this API key).
+        """The job of that id (`NotFound` if there is none for this API key,
+        `Expired` if it is past its lifetime).
 
-        >>> await (await client.job("01J...")).status()
+        >>> (await client.job("01J...")).document["status"]
         'succeeded'
         """
-        return AsyncJob(self, (await self._send("GET", job_path(job_id))).json())
+        response = await self._send("GET", job_path(job_id))
+        return AsyncJob(self, response.json())
 
     async def jobs(
         self, status: str | None = None, op: str | None = None, limit: int = 50
     ) -> AsyncIterator[dict[str, Any]]:
-        """Job documents, newest first, fetched `limit` per page.
+        """Job documents, newest first, fetched `limit` per page as you iterate.
 
-        >>> [job["id"] async for job in client.jobs(op="matmul")]
+        >>> [job["id"] async for job in client.jobs(status="failed")]
         """
         cursor = None
         while True:
             params = _http.list_params(status, op, limit, cursor)
             page = (await self._send("GET", "/jobs", params=params)).json()
-            for item in page["items"]:
+            for item in page["items"]:  # noqa: UP028, RUF100 (only the sync twin can yield from)
                 yield item
             cursor = page.get("next_cursor")
             if not cursor:
                 return
 
-    async def _input(self, array: np.ndarray) -> Any:
+    async def _input(self, value: Any) -> Any:
+        reference = _http.reference_of(value)
+        if reference is not None:
+            return reference
+        array = _arrays.as_array(value)
         if array.nbytes > self._upload_over:
             return {"upload": (await self._upload(array))["id"]}
         return _arrays.inline_input(array)
@@ -149,24 +187,25 @@ class AsyncClient:
         via: httpx.AsyncClient | None = None,
         **kwargs: Any,
     ) -> httpx.Response:
-        """One request, retried as the policy allows; an error answer raises."""
+        """One request, retried as the policy allows; an error answer raises.
+        `body` makes a fresh request body for each attempt."""
         http = via or self._api
         safe = _http.is_safe(method, kwargs.get("headers")) if safe is None else safe
         attempt = 0
         while True:
-            content = {"content": _aiter(body())} if body is not None else {}
+            content = {"content": io.body(body())} if body is not None else {}
             request = http.build_request(method, url, **kwargs, **content)
             try:
                 response = await http.send(request, stream=stream)
             except httpx.TransportError as exc:
                 if not self._retry.retry_error(attempt, exc, safe):
                     raise _http.transport_error(exc, str(request.url)) from exc
-                await anyio.sleep(self._retry.delay(attempt))
+                await io.sleep(self._retry.delay(attempt))
             else:
                 if not self._retry.retry_response(attempt, response, safe):
                     return await _checked(response)
                 await response.aclose()
-                await anyio.sleep(self._retry.delay(attempt, response))
+                await io.sleep(self._retry.delay(attempt, response))
             attempt += 1
 
     @contextlib.asynccontextmanager
@@ -187,47 +226,109 @@ class AsyncClient:
         finally:
             await response.aclose()
 
-    async def _follow(self, job_id: str, deadline: Deadline, on_document: OnDocument) -> None:
-        """Feed `on_document` until the job ends: from its event stream, or by
-        polling when the stream is unavailable."""
+    async def _array(self, url: str, info: dict[str, Any], slice: str | None) -> np.ndarray:
+        """One array: inline JSON when it fits, else .npy spooled to a temporary file."""
+        params = _http.array_params(info, slice)
+        if params["format"] == "json":
+            response = await self._send("GET", url, params=params)
+            return _arrays.from_json(response.content, max_bytes=info["nbytes"])
+        with _arrays.spool() as file:
+            async with self._open(url, params) as response:
+                async for chunk in response.aiter_bytes():
+                    file.write(chunk)
+            return _arrays.from_npy_file(file, max_bytes=info["nbytes"])
+
+    async def _arrays(self, job_id: str, info: dict[str, Any]) -> dict[str, np.ndarray]:
+        """Every output of a multi-output job: inline JSON when it fits, else .npz."""
+        url = job_path(job_id, "result")
+        if "json" in info.get("formats", ()):
+            response = await self._send("GET", url, params={"format": "json"})
+            return _arrays.outputs_from_json(response.content, info)
+        with _arrays.spool() as file:
+            async with self._open(url, {"format": "npz"}) as response:
+                async for chunk in response.aiter_bytes():
+                    file.write(chunk)
+            return _arrays.outputs_from_npz_file(file, info)
+
+    async def _save(self, url: str, params: dict[str, Any], path: Path, progress: bool) -> Path:
+        """Stream a download to `path` (written whole or not at all)."""
+        partial = path.with_name(f".{path.name}.part")
         try:
-            with anyio.fail_after(deadline.remaining()):
-                if await self._events(job_id, on_document):
-                    return
+            async with self._open(url, params) as response:
+                total = _http.content_length(response)
+                with partial.open("wb") as file, download_bar(progress, path.name, total) as add:
+                    async for chunk in response.aiter_bytes():
+                        file.write(chunk)
+                        add(len(chunk))
+            partial.replace(path)
+        finally:
+            partial.unlink(missing_ok=True)
+        return path
+
+    async def _follow(self, job_id: str, deadline: Deadline, on_document: OnDocument) -> None:
+        """Feed `on_document` with the job's documents until it ends: from its
+        event stream (for progress), else by long polls."""
+
+        def take(document: dict[str, Any]) -> bool:
+            on_document(document)
+            return document["status"] in FINAL_STATUSES
+
+        try:
+            if await io.drain(self._events(job_id), take, deadline.remaining()):
+                return
         except TimeoutError:
             raise deadline.expired(job_id) from None
         except (ArrayqError, httpx.HTTPError):
             pass
         await self._poll(job_id, deadline, on_document)
 
-    async def _events(self, job_id: str, on_document: OnDocument) -> bool:
-        """Whether the stream went on to the final status."""
+    async def _events(self, job_id: str) -> AsyncIterator[dict[str, Any]]:
         timeout = httpx.Timeout(self._timeout, read=_http.EVENTS_READ_TIMEOUT)
         headers = {"Accept": "text/event-stream"}
         url = job_path(job_id, "events")
         response = await self._send("GET", url, stream=True, headers=headers, timeout=timeout)
         try:
-            return await _read_events(response, url, on_document)
+            if not response.headers.get("content-type", "").startswith("text/event-stream"):
+                raise ArrayqError(f"{url} did not answer with an event stream")
+            parser = EventParser()
+            async for line in response.aiter_lines():
+                event = parser.feed(line)
+                if event is not None:
+                    yield event.json()
         finally:
             await response.aclose()
 
     async def _poll(self, job_id: str, deadline: Deadline, on_document: OnDocument) -> None:
+        """Long polls (`Prefer: wait`) until the job is final; paced by sleeps
+        when the server answers at once."""
         interval = 0.1
         while True:
-            document = (await self._send("GET", job_path(job_id))).json()
+            held = _http.wait_seconds(deadline.remaining())
+            started = time.monotonic()
+            response = await self._send(
+                "GET",
+                job_path(job_id),
+                headers=_http.prefer_wait(held),
+                timeout=_http.held_timeout(self._timeout, held),
+            )
+            document = response.json()
             on_document(document)
             if document["status"] in FINAL_STATUSES:
                 return
-            await anyio.sleep(deadline.pause(interval, job_id))
-            interval = _http.poll_interval(interval)
+            if _http.answered_early(time.monotonic() - started, held):
+                await io.sleep(deadline.pause(interval, job_id))
+                interval = _http.poll_interval(interval)
+            elif deadline.remaining() == 0:
+                raise deadline.expired(job_id)
 
 
-class AsyncJob:
-    """One submitted job, for `AsyncClient`; `document` is its job document as last seen.
+class AsyncJob(JobView):
+    """One submitted job. `document` is its job document as last seen; in a
+    notebook it shows its status, progress and a preview of its result.
 
     >>> job = await client.submit("sleep", {"seconds": 2})
-    >>> await (await job.wait(progress=True)).status()
-    'succeeded'
+    >>> await job.wait(progress=True)
+    <Job 01J... sleep succeeded>
     """
 
     def __init__(self, client: AsyncClient, document: dict[str, Any]) -> None:
@@ -238,16 +339,14 @@ class AsyncJob:
     def id(self) -> str:
         return self.document["id"]
 
-    def __repr__(self) -> str:
-        return f"<AsyncJob {self.id} {self.document.get('op')} {self.document['status']}>"
-
     async def refresh(self) -> dict[str, Any]:
         """Fetch the job document again, and return it."""
-        self.document = (await self._client._send("GET", job_path(self.id))).json()
+        response = await self._client._send("GET", job_path(self.id))
+        self.document = response.json()
         return self.document
 
     async def status(self) -> str:
-        """The current status.
+        """The current status: queued, running, succeeded, failed or cancelled.
 
         >>> await job.status()
         'running'
@@ -255,80 +354,106 @@ class AsyncJob:
         return (await self.refresh())["status"]
 
     async def wait(self, timeout: float | None = None, progress: bool = False) -> "AsyncJob":
-        """Wait until the job ends; `JobFailed`, `JobCancelled` or `Timeout` as `Job.wait`.
+        """Wait until the job ends (by long polls; with `progress=True`, following
+        its event stream with a progress bar).
+
+        Raises `JobFailed` or `JobCancelled` if it ended so, `Timeout` after
+        `timeout` seconds.
 
         >>> await job.wait(timeout=60)
+        <Job 01J... sleep succeeded>
         """
         deadline = Deadline(timeout)
-        with job_bar(progress, self.id) as show:
-            show(self.document)
-
-            def seen(document: dict[str, Any]) -> None:
-                self.document = document
-                show(document)
-
-            if self.document["status"] not in FINAL_STATUSES:
-                await self._client._follow(self.id, deadline, seen)
+        if self.document["status"] not in FINAL_STATUSES:
+            if progress:
+                with job_bar(True, self.id) as show:
+                    show(self.document)
+                    await self._client._follow(self.id, deadline, _both(self._seen, show))
+            else:
+                await self._client._poll(self.id, deadline, self._seen)
         _http.check_final(self.document)
         return self
 
-    async def result(self, timeout: float | None = None) -> np.ndarray:
-        """The result array, with its exact dtype; waits for the job first.
+    async def result(
+        self, timeout: float | None = None, *, slice: str | None = None
+    ) -> np.ndarray | dict[str, np.ndarray]:
+        """The result array with its exact dtype (a dict of arrays by name for a
+        job with several outputs); waits for the job first. `slice` asks the
+        server for part of it only (NumPy basic slicing, as `?slice=`).
 
-        >>> (await job.result()).dtype
-        dtype('float64')
+        >>> (await job.result()).shape
+        (1000, 800)
+        >>> (await job.result(slice="0:10, ::2")).shape
+        (10, 400)
         """
         info = _http.result_info(await self._finished(timeout))
-        url = job_path(self.id, "result")
-        if "json" in info["formats"]:
-            response = await self._client._send("GET", url, params={"format": "json"})
-            return _arrays.from_json(response.content, max_bytes=info["nbytes"])
-        with _arrays.spool() as file:
-            async with self._client._open(url, {"format": "npy"}) as response:
-                async for chunk in response.aiter_bytes():
-                    file.write(chunk)
-            return _arrays.from_npy_file(file, max_bytes=info["nbytes"])
+        if not _http.is_multi(info):
+            return await self._client._array(job_path(self.id, "result"), info, slice)
+        if slice is not None:
+            raise ValueError("slice one output of this job: job.output(name).result(slice=...)")
+        return await self._client._arrays(self.id, info)
+
+    def output(self, name: str, slice: str | None = None) -> "AsyncOutput":
+        """One named output (`result` for a job with one), fetched when asked for;
+        also a reference to it as another job's input, sliced or not.
+
+        >>> await job.output("eigenvalues").result()
+        array([1., 3.])
+        >>> await client.submit("scale", x=job.output("eigenvectors")[:, :1])
+        """
+        return AsyncOutput(self, name, slice)
 
     async def download(self, path: str | Path, *, progress: bool = True) -> Path:
-        """Stream the result to `path` (.npy, or PNG for .png) with a progress bar.
+        """Stream the result to `path`: .npy, PNG for a .png path, and for a job
+        with several outputs an .npz of all of them; waits for the job first.
 
         >>> await job.download("result.npy")
         PosixPath('result.npy')
         """
         target = Path(path)
-        _http.result_info(await self._finished(None))
-        params = {"format": _http.download_format(target.name)}
-        partial = target.with_name(f".{target.name}.part")
-        try:
-            async with self._client._open(job_path(self.id, "result"), params) as response:
-                await _save(response, partial, progress, target.name)
-            partial.replace(target)
-        finally:
-            partial.unlink(missing_ok=True)
-        return target
+        info = _http.result_info(await self._finished(None))
+        params = {"format": _http.download_format(target.name, _http.is_multi(info))}
+        return await self._client._save(job_path(self.id, "result"), params, target, progress)
 
     async def image(
         self, cmap: str | None = None, vmin: float | None = None, vmax: float | None = None
     ) -> bytes:
-        """The result as PNG bytes.
+        """The result as PNG bytes: an image result, or a 2-D array through a colormap.
 
-        >>> png = await job.image()
+        >>> Image.open(io.BytesIO(await job.image(cmap="magma"))).size
+        (800, 600)
         """
         _http.result_info(await self._finished(None))
-        params = {"format": "png", "cmap": cmap, "vmin": vmin, "vmax": vmax}
-        given = {name: value for name, value in params.items() if value is not None}
-        url = job_path(self.id, "result")
-        return (await self._client._send("GET", url, params=given)).content
+        params = _http.png_params(cmap, vmin, vmax)
+        response = await self._client._send("GET", job_path(self.id, "result"), params=params)
+        return response.content
 
-    async def cancel(self) -> None:
-        """Cancel the job if it is queued or running; delete its result if it has ended.
+    async def cancel(self) -> bool:
+        """Cancel the job if it is queued or running: True if it was, False (and
+        nothing done) if it had already ended.
 
         >>> await job.cancel()
+        True
         """
+        if (await self.refresh())["status"] in FINAL_STATUSES:
+            return False
         await self._client._send("DELETE", job_path(self.id))
+        with contextlib.suppress(NotFound):
+            await self.refresh()
+        return True
+
+    async def delete(self) -> None:
+        """Delete the job and its results (cancelling it first if it is not final).
+
+        >>> await job.delete()
+        """
+        with contextlib.suppress(NotFound):
+            if (await self.refresh())["status"] not in FINAL_STATUSES:
+                await self._client._send("DELETE", job_path(self.id))
+            await self._client._send("DELETE", job_path(self.id))
 
     async def url(self) -> str:
-        """A signed, expiring download link of the .npy result.
+        """A signed, expiring download link of the .npy result (no API key needed).
 
         >>> await job.url()
         'http://127.0.0.1:8000/files/01J...?exp=...&sig=...'
@@ -341,25 +466,80 @@ class AsyncJob:
             await self.wait(timeout)
         return self.document
 
+    def _seen(self, document: dict[str, Any]) -> None:
+        self.document = document
 
-async def _read_events(response: httpx.Response, url: str, on_document: OnDocument) -> bool:
-    if not response.headers.get("content-type", "").startswith("text/event-stream"):
-        raise ArrayqError(f"{url} did not answer with an event stream")
-    parser = EventParser()
-    async for line in response.aiter_lines():
-        event = parser.feed(line)
-        if event is None:
-            continue
-        document = event.json()
-        on_document(document)
-        if document["status"] in FINAL_STATUSES:
-            return True
-    return False
+    def _arrayq_reference(self) -> dict[str, str]:
+        return _http.reference(self.id, None, None)
 
 
-async def _aiter(chunks: Iterable[Any]) -> AsyncIterator[Any]:
-    for chunk in chunks:
-        yield chunk
+class AsyncOutput(OutputView):
+    """One output of a job, by name, as `job.output(name)` gives it: fetched when
+    asked for, or passed as another job's input by reference; `output[...]`
+    is a slice of it (ints and slices, as `?slice=`).
+
+    >>> vectors = job.output("eigenvectors")
+    >>> (await vectors.result()).shape
+    (3, 3)
+    >>> await client.submit("scale", {"factor": 2}, x=vectors[:, 0])
+    """
+
+    def __init__(self, job: AsyncJob, name: str, slice: str | None = None) -> None:
+        self.job = job
+        self.name = name
+        self.slice = slice
+
+    def __getitem__(self, key: Any) -> "AsyncOutput":
+        if self.slice is not None:
+            raise ValueError(f"{self!r} is sliced already")
+        return AsyncOutput(self.job, self.name, _http.slice_text(key))
+
+    async def result(self, timeout: float | None = None) -> np.ndarray:
+        """This output's array (its slice only, if sliced); waits for the job first.
+
+        >>> await job.output("eigenvalues").result()
+        array([1., 3.])
+        """
+        info = _http.output_info(await self.job._finished(timeout), self.name)
+        return await self.job._client._array(self._path(), info, self.slice)
+
+    async def download(self, path: str | Path, *, progress: bool = True) -> Path:
+        """Stream this output to `path` (.npy, or PNG for a .png path).
+
+        >>> await job.output("eigenvectors").download("vectors.npy")
+        PosixPath('vectors.npy')
+        """
+        target = Path(path)
+        _http.output_info(await self.job._finished(None), self.name)
+        params = {"format": _http.download_format(target.name)}
+        if self.slice is not None:
+            params["slice"] = self.slice
+        return await self.job._client._save(self._path(), params, target, progress)
+
+    async def image(
+        self, cmap: str | None = None, vmin: float | None = None, vmax: float | None = None
+    ) -> bytes:
+        """This output as PNG bytes (an image, or a 2-D array through a colormap).
+
+        >>> png = await job.output("labels").image(cmap="magma")
+        """
+        _http.output_info(await self.job._finished(None), self.name)
+        params = _http.png_params(cmap, vmin, vmax)
+        if self.slice is not None:
+            params["slice"] = self.slice
+        response = await self.job._client._send("GET", self._path(), params=params)
+        return response.content
+
+    def _arrayq_reference(self) -> dict[str, str]:
+        return _http.reference(self.job.id, self._reference_name(), self.slice)
+
+
+def _both(first: OnDocument, second: OnDocument) -> OnDocument:
+    def both(document: dict[str, Any]) -> None:
+        first(document)
+        second(document)
+
+    return both
 
 
 async def _checked(response: httpx.Response) -> httpx.Response:
@@ -370,12 +550,3 @@ async def _checked(response: httpx.Response) -> httpx.Response:
     finally:
         await response.aclose()
     raise _http.error_of(response)
-
-
-async def _save(response: httpx.Response, path: Path, progress: bool, label: str) -> None:
-    length = response.headers.get("content-length")
-    total = int(length) if length and length.isdigit() else None
-    with path.open("wb") as file, download_bar(progress, label, total) as advance:
-        async for chunk in response.aiter_bytes():
-            file.write(chunk)
-            advance(len(chunk))

@@ -43,6 +43,18 @@ class NotFound(ArrayqError):
     """No such job, upload or op for this API key (404)."""
 
 
+class Expired(NotFound):
+    """The job existed but is past its lifetime (410 `expired`); `expired_at` says when.
+
+    A subclass of `NotFound`: code that handles a missing job handles this one too.
+    """
+
+    @property
+    def expired_at(self) -> str | None:
+        value = self.body.get("expired_at")
+        return str(value) if value is not None else None
+
+
 class Unauthorized(ArrayqError):
     """No API key, or a wrong one (401), or a bad or expired link (403)."""
 
@@ -81,6 +93,7 @@ _BY_STATUS: dict[int, type[ArrayqError]] = {
     401: Unauthorized,
     403: Unauthorized,
     404: NotFound,
+    410: Expired,
     422: ValidationError,
     503: ServiceUnavailable,
 }

@@ -4,7 +4,7 @@ its read timeout restarts at each keep-alive, so it cannot end a wait on time.""
 
 import queue
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
@@ -22,23 +22,27 @@ _END = object()
 
 
 class ThreadFeed(Generic[T]):
-    """`source(stop)` runs in a daemon thread and should return soon after `stop` is set."""
+    """`items` is read in a daemon thread, which stops (and closes a generator)
+    at the first item after `stop()`."""
 
-    def __init__(self, source: Callable[[threading.Event], Iterator[T]]) -> None:
+    def __init__(self, items: Iterator[T]) -> None:
         self._items: queue.Queue[object] = queue.Queue()
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, args=(source,), daemon=True)
+        self._thread = threading.Thread(target=self._run, args=(items,), daemon=True)
         self._thread.start()
 
-    def _run(self, source: Callable[[threading.Event], Iterator[T]]) -> None:
+    def _run(self, items: Iterator[T]) -> None:
         try:
-            for item in source(self._stop):
-                self._items.put(item)
+            for item in items:
                 if self._stop.is_set():
                     return
+                self._items.put(item)
         except Exception as exc:  # handed to the consumer, which decides
             self._items.put(exc)
         finally:
+            close = getattr(items, "close", None)
+            if close is not None:
+                close()
             self._items.put(_END)
 
     def next(self, timeout: float | None) -> T | None:

@@ -7,6 +7,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import orjson
@@ -125,10 +126,6 @@ def result_info(document: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-def download_format(path: str) -> str:
-    return "png" if path.lower().endswith(".png") else "npy"
-
-
 def list_params(
     status: str | None, op: str | None, limit: int, cursor: str | None
 ) -> dict[str, str | int]:
@@ -167,3 +164,162 @@ class Deadline:
         if remaining <= 0:
             raise self.expired(job_id)
         return min(interval, remaining)
+
+
+# waiting in one request (`Prefer: wait=N`, RFC 7240)
+
+MAX_WAIT_SECONDS = 60
+
+
+def wait_seconds(remaining: float | None) -> int:
+    """Whole seconds to ask the server to hold a request: what is left, at most 60."""
+    if remaining is None:
+        return MAX_WAIT_SECONDS
+    return max(0, min(MAX_WAIT_SECONDS, int(remaining)))
+
+
+def prefer_wait(seconds: int) -> dict[str, str]:
+    return {"Prefer": f"wait={seconds}"} if seconds > 0 else {}
+
+
+def held_timeout(timeout: float, wait: int) -> httpx.Timeout:
+    """A read timeout that outlasts the time the server may hold the answer."""
+    return httpx.Timeout(timeout, read=timeout + wait)
+
+
+def answered_early(elapsed: float, wait: int) -> bool:
+    """Whether a long poll came back unfinished well before its time: a server
+    that does not hold requests, to be paced by sleeping instead."""
+    return elapsed < wait - 0.5 or wait == 0
+
+
+# the body of a job
+
+
+def job_body(
+    op: str,
+    params: dict[str, Any],
+    inputs: dict[str, Any],
+    *,
+    cache: bool | None = None,
+    ttl_seconds: int | None = None,
+    callback: str | dict[str, Any] | None = None,
+) -> bytes:
+    body: dict[str, Any] = {"op": op, "params": params, "inputs": inputs}
+    if cache is not None:
+        body["cache"] = cache
+    if ttl_seconds is not None:
+        body["ttl_seconds"] = ttl_seconds
+    if callback is not None:
+        body["callback"] = {"url": callback} if isinstance(callback, str) else callback
+    return orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY)
+
+
+def reference_of(value: Any) -> dict[str, str] | None:
+    """The `{"job", "output"?, "slice"?}` input of a Job or an output of one, else None."""
+    make = getattr(value, "_arrayq_reference", None)
+    return make() if callable(make) else None
+
+
+def reference(job_id: str, output: str | None, slice: str | None) -> dict[str, str]:
+    ref = {"job": job_id}
+    if output is not None:
+        ref["output"] = output
+    if slice is not None:
+        ref["slice"] = slice
+    return ref
+
+
+def slice_text(key: Any) -> str:
+    """NumPy basic indexing (ints and slices) as the text of `?slice=`: `0:10, ::2`."""
+    parts = key if isinstance(key, tuple) else (key,)
+    return ", ".join(_slice_part(part) for part in parts)
+
+
+def _slice_part(part: Any) -> str:
+    if isinstance(part, int) and not isinstance(part, bool):
+        return str(part)
+    if isinstance(part, slice) and all(
+        v is None or (isinstance(v, int) and not isinstance(v, bool))
+        for v in (part.start, part.stop, part.step)
+    ):
+        text = f"{_bound(part.start)}:{_bound(part.stop)}"
+        return text if part.step is None else f"{text}:{part.step}"
+    raise TypeError(f"only ints and slices of ints index a result, not {part!r}")
+
+
+def _bound(value: int | None) -> str:
+    return "" if value is None else str(value)
+
+
+# results
+
+
+def is_multi(info: dict[str, Any]) -> bool:
+    return info.get("kind") == "outputs"
+
+
+def output_info(document: dict[str, Any], name: str) -> dict[str, Any]:
+    """The result description of one output; a single-output job's output is `result`."""
+    info = result_info(document)
+    if not is_multi(info):
+        if name != "result":
+            raise ArrayqError(f"job {document['id']} has one output, 'result', not {name!r}")
+        return info
+    outputs = info.get("outputs") or {}
+    if name not in outputs:
+        known = ", ".join(sorted(outputs))
+        raise ArrayqError(f"job {document['id']} has no output {name!r}; it has {known}")
+    return outputs[name]
+
+
+def array_params(info: dict[str, Any], slice: str | None) -> dict[str, str]:
+    """JSON when the whole array fits inline (then any slice of it does), else .npy."""
+    params = {"format": "json" if "json" in info.get("formats", ()) else "npy"}
+    if slice is not None:
+        params["slice"] = slice
+    return params
+
+
+def download_format(path: str, multi: bool = False) -> str:
+    name = path.lower()
+    if multi:
+        if not name.endswith(".npz"):
+            raise ValueError(
+                "a job with several outputs downloads as one .npz file; give a path ending "
+                "in .npz, or download one output: job.output(name).download(path)"
+            )
+        return "npz"
+    if name.endswith(".npz"):
+        raise ValueError("a job with one output downloads as .npy or .png, not .npz")
+    return "png" if name.endswith(".png") else "npy"
+
+
+PREVIEW_PIXELS = 256
+
+
+def preview_params(info: dict[str, Any]) -> dict[str, str] | None:
+    """The query of a small PNG preview (every k-th row and column), or None
+    when the result has no PNG."""
+    if "png" not in info.get("formats", ()):
+        return None
+    shape = info.get("shape") or []
+    params = {"format": "png"}
+    steps = [max(1, -(-size // PREVIEW_PIXELS)) for size in shape[:2]]
+    if len(steps) == 2 and max(steps) > 1:
+        params["slice"] = f"::{steps[0]}, ::{steps[1]}"
+    return params
+
+
+def png_params(cmap: str | None, vmin: float | None, vmax: float | None) -> dict[str, Any]:
+    params = {"format": "png", "cmap": cmap, "vmin": vmin, "vmax": vmax}
+    return {name: value for name, value in params.items() if value is not None}
+
+
+def content_length(response: httpx.Response) -> int | None:
+    length = response.headers.get("content-length")
+    return int(length) if length and length.isdigit() else None
+
+
+def job_path(job_id: str, *rest: str) -> str:
+    return "/".join(("/jobs", quote(job_id, safe=""), *rest))

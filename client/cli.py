@@ -1,9 +1,12 @@
 """The `arrayq` command line: run the service, and talk to it."""
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from arrayq.client._console import Connection
 
 app = typer.Typer(
     name="arrayq",
@@ -71,7 +74,8 @@ def worker(
     run_worker(concurrency=concurrency, queues=queues, loglevel=loglevel)
 
 
-# The client commands: they talk to a running API.
+# The client commands: they talk to a running API. --url and --api-key may come
+# before the command (`arrayq --url U get ID`) or after it (`arrayq get ID --url U`).
 
 UrlOption = Annotated[
     str | None,
@@ -80,6 +84,8 @@ UrlOption = Annotated[
 ApiKeyOption = Annotated[
     str | None, typer.Option("--api-key", envvar="ARRAYQ_API_KEY", help="API key (Bearer)")
 ]
+CommandUrl = Annotated[str | None, typer.Option("--url", help="API base URL")]
+CommandApiKey = Annotated[str | None, typer.Option("--api-key", help="API key (Bearer)")]
 JobId = Annotated[str, typer.Argument(help="a job id")]
 
 
@@ -91,12 +97,20 @@ def connection(ctx: typer.Context, url: UrlOption = None, api_key: ApiKeyOption 
     ctx.obj = Connection(url, api_key)
 
 
+def _connection(ctx: typer.Context, url: str | None, api_key: str | None) -> "Connection":
+    """The options given after the command win over those given before it."""
+    from arrayq.client._console import Connection
+
+    before = ctx.obj or Connection(None, None)
+    return Connection(url or before.url, api_key or before.api_key)
+
+
 @app.command()
-def ops(ctx: typer.Context) -> None:
-    """List the ops the service runs."""
+def ops(ctx: typer.Context, url: CommandUrl = None, api_key: CommandApiKey = None) -> None:
+    """List the ops the service runs, with their params' defaults and constraints."""
     from arrayq.client._console import connect, ops_table, stdout
 
-    with connect(ctx.obj) as client:
+    with connect(_connection(ctx, url, api_key)) as client:
         stdout().print(ops_table(client.ops()))
 
 
@@ -109,19 +123,36 @@ def submit(
     ] = None,
     input: Annotated[
         list[str] | None,
-        typer.Option("--input", "-i", help="name=@file.npy, or name=[JSON list]"),
+        typer.Option(
+            "--input",
+            "-i",
+            help="name=@file.npy, name=[JSON list], or another job's result: "
+            "name=job:ID, name=job:ID:OUTPUT, either with [SLICE] after it",
+        ),
     ] = None,
     wait: Annotated[bool, typer.Option("--wait", help="follow the job to its end")] = False,
     idempotency_key: Annotated[
         str | None, typer.Option(help="resubmits return the first job")
     ] = None,
+    cache: Annotated[
+        bool | None, typer.Option("--cache/--no-cache", help="reuse an identical job's result")
+    ] = None,
+    ttl: Annotated[
+        int | None, typer.Option("--ttl", min=1, help="seconds the job is kept once final")
+    ] = None,
+    callback: Annotated[
+        str | None, typer.Option("--callback", help="URL the service POSTs the job to when done")
+    ] = None,
+    url: CommandUrl = None,
+    api_key: CommandApiKey = None,
 ) -> None:
     """Submit a job and print its id."""
     from arrayq.client._console import connect, done_text, parse_inputs, parse_params, stderr
 
     params, inputs = parse_params(param or []), parse_inputs(input or [])
-    with connect(ctx.obj) as client:
-        job = client.submit(op, params, idempotency_key=idempotency_key, **inputs)
+    options = {"cache": cache, "ttl_seconds": ttl, "callback": callback}
+    with connect(_connection(ctx, url, api_key)) as client:
+        job = client.submit(op, params, idempotency_key=idempotency_key, **options, **inputs)
         typer.echo(job.id)
         if wait:
             job.wait(progress=True)
@@ -129,13 +160,15 @@ def submit(
 
 
 @app.command()
-def status(ctx: typer.Context, job_id: JobId) -> None:
+def status(
+    ctx: typer.Context, job_id: JobId, url: CommandUrl = None, api_key: CommandApiKey = None
+) -> None:
     """Print a job's document (JSON)."""
     import json
 
     from arrayq.client._console import connect
 
-    with connect(ctx.obj) as client:
+    with connect(_connection(ctx, url, api_key)) as client:
         typer.echo(json.dumps(client.job(job_id).document, indent=2))
 
 
@@ -144,11 +177,13 @@ def wait(
     ctx: typer.Context,
     job_id: JobId,
     timeout: Annotated[float | None, typer.Option(min=0, help="give up after seconds")] = None,
+    url: CommandUrl = None,
+    api_key: CommandApiKey = None,
 ) -> None:
     """Follow a job to its end with a progress bar; exit 1 if it failed or was cancelled."""
     from arrayq.client._console import connect, done_text, stderr
 
-    with connect(ctx.obj) as client:
+    with connect(_connection(ctx, url, api_key)) as client:
         job = client.job(job_id).wait(timeout=timeout, progress=True)
         stderr().print(done_text(job.document), highlight=False)
 
@@ -157,28 +192,62 @@ def wait(
 def get(
     ctx: typer.Context,
     job_id: JobId,
-    output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="a .npy or .png file [default: ID.npy]")
+    name: Annotated[
+        str | None,
+        typer.Argument(help="one output of a job with several (see `arrayq status ID`)"),
     ] = None,
+    file: Annotated[
+        Path | None,
+        typer.Option(
+            "--output",
+            "-o",
+            help="write to this file: .npy, .png, or .npz for all outputs of a job with several",
+        ),
+    ] = None,
+    slice: Annotated[
+        str | None, typer.Option("--slice", help="only part of it, NumPy basic slicing: 0:10,::2")
+    ] = None,
+    url: CommandUrl = None,
+    api_key: CommandApiKey = None,
 ) -> None:
-    """Download a job's result, as .npy or (for a .png path) PNG."""
-    from arrayq.client._console import connect
+    """Print a small result's values, or with -o write it to a file."""
+    from arrayq.client._console import connect, fetch_values, print_values
 
-    with connect(ctx.obj) as client:
-        saved = client.job(job_id).download(output or Path(f"{job_id}.npy"), progress=True)
-        typer.echo(str(saved))
+    with connect(_connection(ctx, url, api_key)) as client:
+        job = client.job(job_id)
+        whole = name is None and slice is None
+        target = job if whole else job.output(name or "result", slice)
+        if file is not None:
+            typer.echo(str(target.download(file, progress=True)))
+        else:
+            print_values(fetch_values(job, name, slice))
 
 
 @app.command()
-def cancel(ctx: typer.Context, job_id: JobId) -> None:
-    """Cancel a queued or running job (on a finished one: delete its result)."""
+def cancel(
+    ctx: typer.Context, job_id: JobId, url: CommandUrl = None, api_key: CommandApiKey = None
+) -> None:
+    """Cancel a queued or running job (a finished one is left as it is)."""
     from arrayq.client._console import connect
 
-    with connect(ctx.obj) as client:
+    with connect(_connection(ctx, url, api_key)) as client:
         job = client.job(job_id)
-        ended = job.document["status"] in ("succeeded", "failed", "cancelled")
-        job.cancel()
-        typer.echo(f"{'deleted' if ended else 'cancelled'} {job_id}")
+        if job.cancel():
+            typer.echo(f"cancelled {job_id}")
+        else:
+            typer.echo(f"{job_id} had already {job.document['status']}: nothing to cancel")
+
+
+@app.command()
+def delete(
+    ctx: typer.Context, job_id: JobId, url: CommandUrl = None, api_key: CommandApiKey = None
+) -> None:
+    """Delete a job and its results (cancelling it first if it is still going)."""
+    from arrayq.client._console import connect
+
+    with connect(_connection(ctx, url, api_key)) as client:
+        client.job(job_id).delete()
+        typer.echo(f"deleted {job_id}")
 
 
 @app.command()
@@ -187,11 +256,13 @@ def jobs(
     status: Annotated[str | None, typer.Option("--status", help="only jobs in this status")] = None,
     op: Annotated[str | None, typer.Option("--op", help="only jobs of this op")] = None,
     limit: Annotated[int, typer.Option(min=1, help="how many, newest first")] = 20,
+    url: CommandUrl = None,
+    api_key: CommandApiKey = None,
 ) -> None:
     """List your jobs, newest first, in a table."""
     from arrayq.client._console import connect, jobs_table, stdout
 
-    with connect(ctx.obj) as client:
+    with connect(_connection(ctx, url, api_key)) as client:
         found = client.jobs(status=status, op=op, limit=min(limit, 1000))
         stdout().print(jobs_table(found, limit))
 

@@ -5,6 +5,7 @@ import json
 import re
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +15,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from arrayq.client.cli import app
-from tests.support.service import REPO_ROOT, Service
+from tests.support.service import REPO_ROOT, Service, start_service
 
 JOB_ID = re.compile(r"^[0-9a-f]{32}$")
 runner = CliRunner()
@@ -93,11 +94,60 @@ def test_get_png_of_an_image(service: Service, tmp_path: Path) -> None:
         assert image.size == (48, 32)
 
 
-def test_get_defaults_to_id_npy(service: Service, tmp_path: Path, monkeypatch) -> None:
-    job_id = submitted_id(invoke(service, "submit", "random", "-p", "shape=[2]", "--wait"))
-    monkeypatch.chdir(tmp_path)
-    assert invoke(service, "get", job_id).exit_code == 0
-    assert np.load(tmp_path / f"{job_id}.npy", allow_pickle=False).shape == (2,)
+def test_get_without_a_file_prints_a_small_result(service: Service) -> None:
+    inputs = ["-i", "a=[[1, 2], [3, 4]]", "-i", "b=[[1, 0], [0, 10]]"]
+    job_id = submitted_id(invoke(service, "submit", "matmul", *inputs, "--wait"))
+    got = invoke(service, "get", job_id)
+    assert got.exit_code == 0, got.output
+    assert got.stdout.strip() == "[[ 1, 20],\n [ 3, 40]]"
+
+
+def test_get_prints_a_slice_and_refuses_a_large_result(service: Service) -> None:
+    params = ["-p", "shape=[100, 50]", "-p", "seed=2", "--wait"]
+    job_id = submitted_id(invoke(service, "submit", "random", *params))
+    refused = invoke(service, "get", job_id)
+    assert refused.exit_code == 2
+    assert "5000 values" in refused.stderr and "-o" in refused.stderr
+    got = invoke(service, "get", job_id, "--slice", "0, 0:3")
+    assert got.exit_code == 0, got.output
+    expected = np.random.default_rng(2).standard_normal((100, 50))[0, 0:3]
+    printed = np.array(json.loads(got.stdout))  # shortest exact digits: they round-trip
+    assert printed.tobytes() == expected.tobytes()
+
+
+def test_global_options_after_the_command(service: Service, tmp_path: Path) -> None:
+    result = runner.invoke(app, ["submit", "svd", "-i", "x=[[1, 0], [0, 1]]", "--url", service.url])
+    job_id = submitted_id(result)
+    assert runner.invoke(app, ["wait", job_id, "--url", service.url]).exit_code == 0
+    got = runner.invoke(app, ["get", job_id, "-o", str(tmp_path / "s.npy"), "--url", service.url])
+    assert got.exit_code == 0, got.output
+    assert np.load(tmp_path / "s.npy").tolist() == [1.0, 1.0]
+
+
+def test_a_url_after_the_command_wins_over_one_before(service: Service) -> None:
+    result = runner.invoke(app, ["--url", "http://127.0.0.1:9", "ops", "--url", service.url])
+    assert result.exit_code == 0, result.output
+    assert "matmul" in result.stdout
+
+
+def test_ops_shows_defaults_and_constraints(service: Service) -> None:
+    result = invoke(service, "ops")
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.stdout.split())
+    assert "1 <= width <= 8192" in text
+    assert "sigma=1.0 (0 < sigma <= 100)" in text
+    assert "seconds (required; 0 <= seconds <= 3600)" in text
+
+
+def test_cancel_of_a_finished_job_leaves_it_and_delete_removes_it(service: Service) -> None:
+    job_id = submitted_id(invoke(service, "submit", "svd", "-i", "x=[[1, 0], [0, 1]]", "--wait"))
+    cancelled = invoke(service, "cancel", job_id)
+    assert cancelled.exit_code == 0
+    assert cancelled.stdout.strip() == f"{job_id} had already succeeded: nothing to cancel"
+    assert json.loads(invoke(service, "status", job_id).stdout)["status"] == "succeeded"
+    deleted = invoke(service, "delete", job_id)
+    assert (deleted.exit_code, deleted.stdout.strip()) == (0, f"deleted {job_id}")
+    assert invoke(service, "status", job_id).exit_code == 1
 
 
 def test_cancel_then_wait_exits_1(service: Service) -> None:
@@ -151,6 +201,47 @@ def test_url_from_the_environment(service: Service) -> None:
     result = runner.invoke(app, ["ops"], env={"ARRAYQ_URL": service.url})
     assert result.exit_code == 0, result.output
     assert "matmul" in result.stdout
+
+
+@pytest.fixture(scope="module")
+def keyed_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+    running = start_service(
+        tmp_path_factory.mktemp("cli-keys"),
+        workers=1,
+        extra_env={"ARRAYQ_API_KEYS": "cli-key:tenant-cli,other-key:tenant-other"},
+    )
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+def test_api_key_before_or_after_the_command(keyed_service: Service) -> None:
+    url = keyed_service.url
+    refused = runner.invoke(app, ["--url", url, "ops"])
+    assert refused.exit_code == 1 and "unauthorized" in refused.stderr
+    wrong = runner.invoke(app, ["ops", "--url", url, "--api-key", "nope"])
+    assert wrong.exit_code == 1 and "unauthorized" in wrong.stderr
+    before = ["--url", url, "--api-key", "cli-key", "submit", "scale", "-i", "x=[0.5, 1]"]
+    job_id = submitted_id(runner.invoke(app, [*before, "--wait"]))
+    after = runner.invoke(app, ["get", job_id, "--url", url, "--api-key", "cli-key"])
+    assert after.exit_code == 0, after.output
+    assert after.stdout.strip() == "[1., 2.]"
+    other = runner.invoke(app, ["status", job_id, "--url", url, "--api-key", "other-key"])
+    assert other.exit_code == 1 and "not_found" in other.stderr
+
+
+def test_api_key_from_the_environment_in_a_subprocess(keyed_service: Service) -> None:
+    env = {**keyed_service.env, "ARRAYQ_URL": keyed_service.url, "ARRAYQ_API_KEY": "cli-key"}
+    listed = subprocess.run(
+        [sys.executable, "-m", "arrayq.client.cli", "jobs"],
+        env=env,
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert listed.returncode == 0, listed.stderr
 
 
 # as real subprocesses

@@ -1,7 +1,9 @@
 """The Python client against the real service: API, workers, Redis, storage."""
 
+import base64
 import io
 import itertools
+import re
 import socket
 import threading
 import time
@@ -29,6 +31,8 @@ from arrayq.client import (
     Unauthorized,
     ValidationError,
 )
+from arrayq.client._http import job_body
+from arrayq.client.processes import free_port
 from arrayq.storage import codecs
 from tests.support.seaweed import seaweed_s3
 from tests.support.service import Service, start_service
@@ -117,6 +121,121 @@ def test_wait_with_a_progress_bar(client: Client, capsys: pytest.CaptureFixture[
     assert job.status() == "succeeded"
     assert job.document["progress"] == 1.0
     assert job.id in capsys.readouterr().err
+
+
+# the notebook user's habits
+
+
+def test_result_of_a_slice_comes_from_the_server(client: Client) -> None:
+    job = client.submit("random", {"shape": [700, 500], "seed": 4}).wait(timeout=60)
+    whole = seeded(4, (700, 500))
+    part = job.result(slice="0:10, ::2")
+    assert part.shape == (10, 250)
+    assert part.tobytes() == np.ascontiguousarray(whole[0:10, ::2]).tobytes()
+    small = client.submit("random", {"shape": [6, 5], "seed": 4}).wait(timeout=60)
+    assert small.result(slice="-1").tobytes() == seeded(4, (6, 5))[-1].tobytes()
+    assert job.output("result")[3, 100:103].result().tobytes() == whole[3, 100:103].tobytes()
+
+
+def test_a_bad_slice_is_a_validation_error(client: Client) -> None:
+    job = client.submit("random", {"shape": [4, 4], "seed": 1}).wait(timeout=60)
+    with pytest.raises(ValidationError) as raised:
+        job.result(slice="0:2, 0:2, 7")
+    assert raised.value.type == "invalid_slice"
+
+
+def test_cancel_of_a_finished_job_does_nothing(client: Client) -> None:
+    job = client.submit("random", {"shape": [3], "seed": 2}).wait(timeout=60)
+    assert job.cancel() is False
+    assert job.status() == "succeeded"
+    assert job.result().tobytes() == seeded(2, (3,)).tobytes()
+
+
+def test_cancel_of_a_running_job_says_so(client: Client) -> None:
+    job = client.submit("sleep", {"seconds": 60})
+    assert job.cancel() is True
+    assert job.document["status"] == "cancelled"
+    assert job.cancel() is False
+
+
+def test_delete_removes_a_finished_or_running_job(client: Client) -> None:
+    done = client.submit("random", {"shape": [3], "seed": 2}).wait(timeout=60)
+    done.delete()
+    with pytest.raises(NotFound):
+        done.refresh()
+    running = client.submit("sleep", {"seconds": 60})
+    running.delete()
+    with pytest.raises(NotFound):
+        client.job(running.id)
+    running.delete()  # already gone: nothing to do
+
+
+def test_repr_follows_the_job_until_it_is_final(service: Service, client: Client) -> None:
+    job = client.submit("sleep", {"seconds": 0.5})
+    assert repr(job).startswith(f"<Job {job.id} sleep ")
+    assert "queued" in repr(job) or "running" in repr(job) or "succeeded" in repr(job)
+    deadline = time.monotonic() + 30
+    while "succeeded" not in repr(job) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert repr(job) == f"<Job {job.id} sleep succeeded>"
+    assert job.document["status"] == "succeeded"
+    with Client(f"http://127.0.0.1:{free_port()}", retries=0) as down:
+        final = Job(down, job.document)
+        assert repr(final) == f"<Job {job.id} sleep succeeded>"  # final: no request made
+
+
+def test_html_repr_of_a_2d_result_has_a_small_png_preview(client: Client) -> None:
+    job = client.submit("random", {"shape": [600, 300], "seed": 1}).wait(timeout=60)
+    page = job._repr_html_()
+    assert "succeeded" in page and "random" in page
+    assert "float64 (600 \N{MULTIPLICATION SIGN} 300)" in page
+    image = Image.open(io.BytesIO(base64.b64decode(embedded_png(page))))
+    assert image.size == (300 // 2, 600 // 3)
+    assert job._repr_png_() is None  # not an image: the HTML shows it
+
+
+def test_an_image_result_shows_as_png(client: Client) -> None:
+    job = client.submit("mandelbrot", {"width": 64, "height": 48, "max_iter": 20}).wait()
+    png = job._repr_png_()
+    assert png is not None and Image.open(io.BytesIO(png)).size == (64, 48)
+    assert Image.open(io.BytesIO(base64.b64decode(embedded_png(job._repr_html_())))).size == (
+        64,
+        48,
+    )
+
+
+def test_html_repr_of_a_failed_job_shows_its_error(client: Client) -> None:
+    job = client.submit("fail", {"message": "<b>not bold</b>"})
+    with pytest.raises(JobFailed):
+        job.wait(timeout=60)
+    page = job._repr_html_()
+    assert "failed" in page and "&lt;b&gt;not bold&lt;/b&gt;" in page and "<img" not in page
+
+
+def embedded_png(page: str) -> str:
+    match = re.search(r'src="data:image/png;base64,([^"]+)"', page)
+    assert match, page
+    return match.group(1)
+
+
+def test_progress_without_a_terminal_is_plain_lines(
+    client: Client, capsys: pytest.CaptureFixture[str]
+) -> None:
+    client.submit("sleep", {"seconds": 1.0}).wait(timeout=60, progress=True)
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[-1].endswith("succeeded 100%")
+    assert all("\x1b" not in line and "\r" not in line for line in lines)
+    assert 2 <= len(lines) <= 14
+
+
+def test_submit_with_a_job_as_input_is_not_an_object_array(client: Client) -> None:
+    first = client.submit("random", {"shape": [3], "seed": 2}).wait(timeout=60)
+    body = orjson.loads(
+        job_body(
+            "scale", {}, {"x": client._input(first), "y": client._input(first.output("result")[1:])}
+        )
+    )
+    assert body["inputs"] == {"x": {"job": first.id}, "y": {"job": first.id, "slice": "1:"}}
 
 
 # inputs: inline and uploaded
@@ -439,7 +558,7 @@ def test_wait_follows_the_event_stream(http_servers: Callable[[], ThreadingHTTPS
         }
     )
     with Client(url_of(api)) as client:
-        job = client.job("j2").wait(timeout=10)
+        job = client.job("j2").wait(timeout=10, progress=True)
     assert job.document == done
     assert [path for path, _ in api.seen] == ["/jobs/j2", "/jobs/j2/events"]  # type: ignore[attr-defined]
 
@@ -452,7 +571,7 @@ def test_wait_polls_when_there_is_no_event_stream(
     api.routes["/jobs/j3"] = (200, {}, orjson.dumps(done))  # type: ignore[attr-defined]
     with Client(url_of(api)) as client:
         job = Job(client, job_document("j3", "running"))
-        assert job.wait(timeout=10).document == done
+        assert job.wait(timeout=10, progress=True).document == done
     assert [path for path, _ in api.seen] == ["/jobs/j3/events", "/jobs/j3"]  # type: ignore[attr-defined]
 
 
@@ -469,11 +588,34 @@ def test_async_wait_follows_the_event_stream(
 
     async def wait() -> None:
         async with AsyncClient(url_of(api)) as client:
-            await AsyncJob(client, running).wait(timeout=10)
+            await AsyncJob(client, running).wait(timeout=10, progress=True)
 
     with pytest.raises(JobCancelled):
         anyio.run(wait)
     assert [path for path, _ in api.seen] == ["/jobs/j4/events"]  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("use_async", [False, True], ids=["sync", "async"])
+def test_wait_is_a_long_poll_with_prefer_wait(
+    http_servers: Callable[[], ThreadingHTTPServer], use_async: bool
+) -> None:
+    api = http_servers()
+    done = job_document("j5", "succeeded", 1.0)
+    api.routes["/jobs/j5"] = (200, {}, orjson.dumps(done))  # type: ignore[attr-defined]
+    running = job_document("j5", "running")
+    if use_async:
+
+        async def wait() -> dict[str, object]:
+            async with AsyncClient(url_of(api)) as client:
+                return (await AsyncJob(client, running).wait(timeout=30)).document
+
+        assert anyio.run(wait) == done
+    else:
+        with Client(url_of(api)) as client:
+            assert Job(client, running).wait(timeout=30).document == done
+    ((path, headers),) = api.seen  # type: ignore[attr-defined]
+    assert path == "/jobs/j5"
+    assert re.fullmatch(r"wait=(29|30)", headers["Prefer"])
 
 
 def test_503_is_retried_then_raised(http_servers: Callable[[], ThreadingHTTPServer]) -> None:
