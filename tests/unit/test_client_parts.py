@@ -183,7 +183,7 @@ def test_download_format_follows_the_extension() -> None:
     assert download_format("all.NPZ", multi=True) == "npz"
     with pytest.raises(ValueError, match="several outputs"):
         download_format("out.npy", multi=True)
-    with pytest.raises(ValueError, match="not .npz"):
+    with pytest.raises(ValueError, match=r"not \.npz"):
         download_format("out.npz")
 
 
