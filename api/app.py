@@ -15,7 +15,7 @@ from arrayq.api.errors import install_error_handlers
 from arrayq.api.metrics import install_metrics
 from arrayq.api.openapi import arrayq_components
 from arrayq.api.ratelimit import limiter_from
-from arrayq.api.routes import health, jobs, ops, results, ui, uploads, zarr_views
+from arrayq.api.routes import docs, health, jobs, ops, results, ui, uploads, zarr_views
 from arrayq.api.schemas import ArrayInput, JobRequest
 from arrayq.storage.errors import ArrayqError
 from arrayq.storage.settings import Settings, get_settings
@@ -44,10 +44,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="arrayq",
         version="0.1.0",
         summary="NumPy functions as an HTTP job service",
+        # /docs and /redoc come from routes/docs.py, with their assets served locally.
+        docs_url=None,
+        redoc_url=None,
         lifespan=lifespan,
     )
     install_error_handlers(app)
-    for module in (health, ops, jobs, results, zarr_views, uploads, ui):
+    for module in (health, ops, jobs, results, zarr_views, uploads, ui, docs):
         app.include_router(module.router)
     install_metrics(app)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]

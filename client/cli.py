@@ -23,7 +23,16 @@ def require_server_extra() -> None:
 
     missing = [
         name
-        for name in ("fastapi", "uvicorn", "celery", "redis", "minio", "PIL", "pydantic_settings")
+        for name in (
+            "fastapi",
+            "fastapi_offline",
+            "uvicorn",
+            "celery",
+            "redis",
+            "minio",
+            "PIL",
+            "pydantic_settings",
+        )
         if importlib.util.find_spec(name) is None
     ]
     if missing:

@@ -14,36 +14,13 @@ from typing import Any
 import numpy as np
 import pytest
 
+from tests.support.browser import TIMEOUT_MS, browser, needs_chromium
 from tests.support.service import REPO_ROOT, Service, start_service
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 SCREENSHOT = REPO_ROOT / "docs" / "dashboard.png"
 JOB_ID = re.compile(r"^[0-9a-f]{32}$")
-TIMEOUT_MS = 60_000
 TIMES = "\N{MULTIPLICATION SIGN}"  # between the sizes of a shape
-
-needs_chromium = pytest.mark.skipif(
-    not CHROMIUM.exists(), reason="needs Debian's chromium package at /usr/bin/chromium"
-)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    sync_api = pytest.importorskip("playwright.sync_api", reason="needs the playwright package")
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
-        )
-        yield browser
-        browser.close()
+__all__ = ["browser"]  # a fixture, used by name
 
 
 @pytest.fixture
