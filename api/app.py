@@ -31,6 +31,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         backends = Backends.from_settings(settings)
         await run_in_threadpool(_prepare_store, backends)
         app.state.backends = backends
+        backends.feed.start()
         app.state.tenants_by_key = settings.tenants_by_key()
         app.state.rate_limiter = limiter_from(
             backends.redis, settings.rate_limit_per_minute, settings.rate_limit_burst

@@ -7,6 +7,7 @@ import redis
 import redis.asyncio
 from celery import Celery
 
+from arrayq.api.feed import JobFeed
 from arrayq.storage import keys
 from arrayq.storage.jobs import JobStore
 from arrayq.storage.redis_client import connect, connect_async, translate_redis_errors
@@ -15,6 +16,8 @@ from arrayq.storage.stores import ObjectStore, resolve_store
 from arrayq.worker.celery_app import create_celery
 from arrayq.worker.enqueue import release_sender
 from arrayq.worker.ops import Op, load_ops
+
+API_CLIENT_NAME = "arrayq-api"
 
 
 @dataclass
@@ -26,15 +29,17 @@ class Backends:
     store: ObjectStore
     celery: Celery
     ops: dict[str, Op]
+    feed: JobFeed
     _signing_secret: bytes | None = field(default=None, repr=False)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "Backends":
-        client = connect(settings.redis_url)
+        client = connect(settings.redis_url, name=API_CLIENT_NAME)
+        aredis = connect_async(settings.redis_url, name=API_CLIENT_NAME)
         backends = cls(
             settings=settings,
             redis=client,
-            aredis=connect_async(settings.redis_url),
+            aredis=aredis,
             jobs=JobStore(
                 client,
                 ttl_seconds=settings.result_ttl_seconds,
@@ -48,6 +53,7 @@ class Backends:
             ),
             celery=create_celery(settings),
             ops=load_ops(settings.ops_module_names()),
+            feed=JobFeed(settings.redis_url, aredis, name=f"{API_CLIENT_NAME}-feed"),
         )
         backends.jobs.on_release = release_sender(backends.celery, settings)
         return backends
@@ -64,5 +70,6 @@ class Backends:
         return self._signing_secret
 
     async def close(self) -> None:
+        await self.feed.close()
         await self.aredis.aclose()
         self.redis.close()

@@ -14,10 +14,12 @@ import numpy as np
 import orjson
 from pydantic import BaseModel, ValidationError
 
+from arrayq.api import cache
 from arrayq.api.backends import Backends
 from arrayq.api.errors import ApiError, validation_failed
-from arrayq.api.schemas import ArrayInput, JobRequest, UploadRef
-from arrayq.storage import codecs, keys, uploads
+from arrayq.api.inputs import resolve_inputs, store_arrays
+from arrayq.api.schemas import JobRequest
+from arrayq.storage import keys
 from arrayq.storage.errors import ArrayqError, BrokerUnavailable, InvalidTtl, TooLarge
 from arrayq.storage.jobs import Idempotency, Job, JobStatus, JobStore, NewJob
 from arrayq.worker.enqueue import enqueue
@@ -38,8 +40,9 @@ def submit_job(
     body: dict[str, Any],
     idempotency_key: str | None = None,
 ) -> Submitted:
-    """Validate, store the inputs, record and queue. An Idempotency-Key is claimed
-    in the same step that records the job, so a refused request never holds it."""
+    """Validate, then serve from the cache or store the inputs, record and queue.
+    An Idempotency-Key is claimed in the same step that records the job, so a
+    refused request never holds it."""
     try:
         request = JobRequest.model_validate(body)
     except ValidationError as exc:
@@ -54,19 +57,25 @@ def submit_job(
     if idem is not None and (first := backends.jobs.idempotent_job(idem)) is not None:
         return Submitted(first, created=False)
     job_id = keys.new_id()
-    arrays, input_specs = _resolve_inputs(backends, tenant, job_id, request.inputs)
-    _check_result_size(backends, op, params, input_specs)
+    inputs = resolve_inputs(backends, tenant, job_id, request.inputs)
+    _check_result_size(backends, op, params, inputs.shapes())
+    params_json = params.model_dump(mode="json")
+    entry = cache.entry_key(tenant, op, params, params_json, inputs.digests)
     new = NewJob(
         id=job_id,
         tenant=tenant,
         op=op.name,
-        params=params.model_dump(mode="json"),
-        inputs=input_specs,
+        params=params_json,
+        inputs=inputs.specs,
         queue=op.queue,
         idempotency=idem,
         ttl_seconds=_ttl(backends, request.ttl_seconds),
+        inline=inputs.inline,
+        cache_key=entry,
     )
-    return _record_and_queue(backends, op, new, arrays)
+    if entry is not None and request.cache and (hit := cache.serve_hit(backends, new)):
+        return Submitted(hit.job, created=hit.created)
+    return _record_and_queue(backends, op, new, inputs.arrays)
 
 
 def _ttl(backends: Backends, requested: int | None) -> int | None:
@@ -79,7 +88,7 @@ def _ttl(backends: Backends, requested: int | None) -> int | None:
 def _record_and_queue(
     backends: Backends, op: Op, new: NewJob, arrays: dict[str, np.ndarray]
 ) -> Submitted:
-    _store_arrays(backends, arrays)
+    store_arrays(backends, arrays)
     try:
         created = backends.jobs.create(new)
     except BaseException:
@@ -131,35 +140,11 @@ def check_input_names(op: Op, inputs: dict[str, Any]) -> None:
         )
 
 
-def _resolve_inputs(
-    backends: Backends,
-    tenant: str,
-    job_id: str,
-    inputs: dict[str, ArrayInput | UploadRef],
-) -> tuple[dict[str, np.ndarray], dict[str, dict[str, Any]]]:
-    """Decode inline arrays and look up uploads; returns the arrays to store (by
-    object key) and each input's spec for the job record."""
-    arrays: dict[str, np.ndarray] = {}
-    specs: dict[str, dict[str, Any]] = {}
-    max_bytes = backends.settings.max_input_bytes
-    for index, (name, value) in enumerate(inputs.items()):
-        if isinstance(value, UploadRef):
-            upload = uploads.get_upload(backends.redis, value.upload, tenant=tenant)
-            specs[name] = {"key": upload.key, "dtype": upload.dtype, "shape": list(upload.shape)}
-            continue
-        array = codecs.decode_array_json(value.model_dump(exclude_none=True), max_bytes=max_bytes)
-        key = keys.input_object(tenant, job_id, index)
-        arrays[key] = array
-        specs[name] = {"key": key, "dtype": array.dtype.name, "shape": list(array.shape)}
-    return arrays, specs
-
-
 def _check_result_size(
-    backends: Backends, op: Op, params: BaseModel, specs: dict[str, dict[str, Any]]
+    backends: Backends, op: Op, params: BaseModel, shapes: dict[str, tuple[int, ...]]
 ) -> None:
     if op.result_nbytes is None:
         return
-    shapes = {name: tuple(spec["shape"]) for name, spec in specs.items()}
     nbytes = op.result_nbytes(params, shapes)
     limit = backends.settings.max_result_bytes
     if nbytes > limit:
@@ -167,11 +152,6 @@ def _check_result_size(
             f"the result would take {nbytes} bytes, over the limit of {limit} "
             "(ARRAYQ_MAX_RESULT_BYTES)"
         )
-
-
-def _store_arrays(backends: Backends, arrays: dict[str, np.ndarray]) -> None:
-    for key, array in arrays.items():
-        backends.store.write(key, codecs.npy_chunks(array), codecs.npy_nbytes(array))
 
 
 def _digest(body: dict[str, Any]) -> str:

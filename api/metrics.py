@@ -138,7 +138,12 @@ def job_families(snapshot: StatsSnapshot) -> list[Metric]:
     )
     for op, observed in sorted(snapshot.durations.items()):
         durations.add_metric([op], observed.buckets, observed.sum)
-    return [submitted, finished, durations]
+    cache_hits = CounterMetricFamily(
+        "arrayq_cache_hits", "Jobs served from the result cache, by op", labels=["op"]
+    )
+    for op, count in sorted(snapshot.cache_hits.items()):
+        cache_hits.add_metric([op], count)
+    return [submitted, finished, durations, cache_hits]
 
 
 def queue_family(lengths: dict[str, int]) -> Metric:

@@ -135,7 +135,12 @@ def local_npy_response(
     prefix = backends.settings.accel_redirect_prefix
     if prefix is not None:
         return accel_redirect_response(prefix + keys.result_object(job.tenant, job.id), job.id)
-    return NpyFileResponse(path, media_type=NPY_MEDIA_TYPE, filename=f"{job.id}.npy")
+    return NpyFileResponse(
+        path,
+        media_type=NPY_MEDIA_TYPE,
+        filename=f"{job.id}.npy",
+        headers={"ETag": _etag(job, "npy")},
+    )
 
 
 def accel_redirect_response(uri: str, job_id: str) -> Response:
@@ -234,8 +239,10 @@ _ETAG_SAFE = re.compile(r"[A-Za-z0-9._:,+-]*")
 
 
 def _etag(job: Job, variant: str) -> str:
-    """A quoted ETag; a variant with anything but plain ASCII is hashed, so no
-    request text reaches a header as is."""
+    """A quoted ETag naming the result's content (so a cache hit has its source's
+    ETag), or the job for results recorded before content digests; a variant with
+    anything but plain ASCII is hashed, so no request text reaches a header as is."""
     if not _ETAG_SAFE.fullmatch(variant):
         variant = hashlib.sha256(variant.encode("utf-8", "surrogatepass")).hexdigest()[:32]
-    return f'"{job.id}-{variant}"'
+    content = job.digests.get("result", "")[:32] or job.id
+    return f'"{content}-{variant}"'

@@ -33,3 +33,6 @@ class JobRequest(BaseModel):
         description="Seconds the job and its results are kept after it becomes final "
         "(1 to ARRAYQ_RESULT_TTL_SECONDS, which is also the default)",
     )
+    cache: bool = Field(
+        default=True, description="false: compute again even if a cached result exists"
+    )

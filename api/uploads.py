@@ -14,6 +14,7 @@ from starlette.requests import Request
 from arrayq.api.backends import Backends
 from arrayq.api.errors import ApiError
 from arrayq.storage import codecs, keys
+from arrayq.storage.digests import ArrayHasher
 from arrayq.storage.errors import InvalidArray
 from arrayq.storage.uploads import Upload, save_upload
 
@@ -38,7 +39,9 @@ async def receive_upload(backends: Backends, tenant: str, request: Request) -> U
     _check_declared_length(request, total)
     upload_id = keys.new_id()
     key = keys.upload_object(tenant, upload_id)
-    await _stream_to_store(backends, key, prefix, body, total)
+    hasher = ArrayHasher(header.dtype.str, header.shape, header.fortran_order)
+    hashed = _hashed(body, hasher, prefix, header.offset)
+    await _stream_to_store(backends, key, prefix, hashed, total)
     upload = Upload(
         id=upload_id,
         tenant=tenant,
@@ -46,6 +49,7 @@ async def receive_upload(backends: Backends, tenant: str, request: Request) -> U
         dtype=header.dtype.name,
         shape=header.shape,
         nbytes=header.nbytes,
+        digest=hasher.hexdigest(),
     )
     await run_in_threadpool(
         save_upload, backends.redis, upload, ttl_seconds=backends.settings.result_ttl_seconds
@@ -79,6 +83,16 @@ async def _batches(stream: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
             pending.clear()
     if pending:
         yield bytes(pending)
+
+
+async def _hashed(
+    body: AsyncIterator[bytes], hasher: ArrayHasher, prefix: bytes, offset: int
+) -> AsyncIterator[bytes]:
+    """The body passed through, its array bytes (after the header) hashed on the way."""
+    hasher.update(prefix[offset:])
+    async for chunk in body:
+        hasher.update(chunk)
+        yield chunk
 
 
 async def _read_header_bytes(body: AsyncIterator[bytes]) -> bytes:

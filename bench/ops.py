@@ -6,7 +6,7 @@ from pydantic import BaseModel
 from arrayq.worker.ops import op
 
 
-@op("noop")
+@op("noop", cache=False)
 def noop(params: BaseModel, progress) -> np.ndarray:
     """Do nothing: a 0-d result, to measure what a job costs around its op."""
     return np.zeros((), dtype=np.uint8)

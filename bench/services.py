@@ -32,7 +32,7 @@ def running_service(
 
 def submit(http: httpx.Client, op: str, params: dict[str, Any] | None = None) -> str:
     response = http.post("/jobs", json={"op": op, "params": params or {}})
-    if response.status_code != 202:
+    if response.status_code not in (201, 202):
         raise RuntimeError(f"POST /jobs answered {response.status_code}: {response.text}")
     return response.json()["id"]
 

@@ -7,16 +7,18 @@ overwrite a cancelled or finished job. Each change is announced on the job's
 pub/sub channel for the event stream.
 """
 
+import dataclasses
 import hashlib
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, NoReturn
 
 import orjson
 import redis
+import redis.asyncio
 
 from arrayq.storage import fairshare, keys
 from arrayq.storage.errors import Conflict, Expired, IdempotencyMismatch, NotFound
@@ -41,7 +43,9 @@ FINAL_STATUSES = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CAN
 # Status change guarded by the current status and, when given, the run that owns
 # the job. A change to a final status is counted for /metrics here, where it
 # happens exactly once: by op and status, and the run time of a run that ended
-# (not a cancel) into the duration buckets.
+# (not a cancel) into the duration buckets. A job that succeeds becomes the
+# cache entry of its `cache_key` (the entry lives as long as the job), and a
+# final job drops its inline inputs.
 # A final job expires its own `ttl` (else ARGV[4]) after now: the record then,
 # and a tombstone that long plus ARGV[7] later; its objects are listed in the
 # expiring set for the workers' cleanup.
@@ -67,6 +71,7 @@ redis.call('ZREM', KEYS[2], KEYS[3])
 redis.call('ZREM', KEYS[5], KEYS[3])
 if ARGV[3] == 'queued' then redis.call('ZADD', KEYS[5], ARGV[6], KEYS[3]) end
 if ARGV[3] == 'succeeded' or ARGV[3] == 'failed' or ARGV[3] == 'cancelled' then
+  redis.call('HDEL', KEYS[1], 'inline')
   local op, started = unpack(redis.call('HMGET', KEYS[1], 'op', 'started_ts'))
   redis.call('HINCRBY', KEYS[6], op .. '|' .. ARGV[3], 1)
   if status == 'running' and ARGV[3] ~= 'cancelled' and started then
@@ -86,6 +91,14 @@ if ARGV[3] == 'succeeded' or ARGV[3] == 'failed' or ARGV[3] == 'cancelled' then
   redis.call('SET', KEYS[8], expires .. '|' .. tenant, 'PX', math.ceil((ttl + ARGV[7]) * 1000))
   redis.call('ZADD', KEYS[9], expires, KEYS[3] .. '|' .. tenant)
   released = fair_release(KEYS[3], tenant, tonumber(ARGV[8]), ARGV[6])
+  if ARGV[3] == 'succeeded' then
+    local entry, from = unpack(redis.call('HMGET', KEYS[1], 'cache_key', 'cached_from'))
+    if from then
+      redis.call('HINCRBY', KEYS[10], op, 1)
+    elseif entry then
+      redis.call('SET', entry, KEYS[3], 'PX', math.ceil(ttl * 1000))
+    end
+  end
 else
   redis.call('EXPIRE', KEYS[1], ARGV[4])
 end
@@ -195,6 +208,13 @@ return 1
 """
 
 
+# Delete a cache entry if it still names the given job. KEYS: entry. ARGV: job id.
+_DROP_ENTRY = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+return 1
+"""
+
+
 def utc_now() -> str:
     return datetime.now(UTC).isoformat().replace("+00:00", "Z")
 
@@ -227,6 +247,12 @@ class Job:
     worker: str = ""
     expires_ts: float | None = None
     backlogged: bool = False  # waiting for room in its tenant's fair share
+    # The job whose result a cache hit serves; the content digest of each output
+    # (by name) once succeeded; inputs small enough to travel in the record
+    # (base64 by input name, dropped once final).
+    cached_from: str | None = None
+    digests: dict[str, str] = field(default_factory=dict)
+    inline: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_hash(cls, fields: dict[str, str]) -> "Job":
@@ -251,6 +277,9 @@ class Job:
             worker=fields.get("worker", ""),
             expires_ts=float(fields["expires_ts"]) if fields.get("expires_ts") else None,
             backlogged=fields.get("backlog") == "1",
+            cached_from=fields.get("cached_from") or None,
+            digests=orjson.loads(fields["digests"]) if fields.get("digests") else {},
+            inline=orjson.loads(fields["inline"]) if fields.get("inline") else {},
         )
 
     def document(self) -> dict[str, Any]:
@@ -268,6 +297,7 @@ class Job:
             "error": self.error,
             "result": self.result,
             "expires_at": iso_time(self.expires_ts) if self.expires_ts is not None else None,
+            "cached_from": self.cached_from,
             "links": {
                 "self": base,
                 "result": f"{base}/result",
@@ -310,6 +340,9 @@ class NewJob:
     id: str = ""
     idempotency: Idempotency | None = None
     ttl_seconds: int | None = None  # counted from the final status; None: the store's
+    inline: dict[str, str] = field(default_factory=dict)
+    # The result cache entry this job fills when it succeeds (a Redis key).
+    cache_key: str | None = None
 
 
 @dataclass(frozen=True)
@@ -319,6 +352,42 @@ class Created:
 
     job: Job
     created: bool
+
+
+def _new_fields(new: NewJob) -> dict[str, str]:
+    return {
+        "id": new.id,
+        "tenant": new.tenant,
+        "op": new.op,
+        "params": orjson.dumps(new.params).decode(),
+        "inputs": orjson.dumps(new.inputs).decode(),
+        "queue": new.queue,
+        "attempts": "0",
+        "created_at": utc_now(),
+    }
+
+
+async def read_jobs(client: redis.asyncio.Redis, job_ids: list[str]) -> dict[str, Job | None]:
+    """Several records in one round trip on the async client (None: gone)."""
+    with translate_redis_errors():
+        pipe = client.pipeline(transaction=False)
+        for job_id in job_ids:
+            pipe.hgetall(keys.job_key(job_id))
+        records = await pipe.execute()
+    return {
+        job_id: Job.from_hash(fields) if fields else None
+        for job_id, fields in zip(job_ids, records, strict=True)
+    }
+
+
+async def read_job(client: redis.asyncio.Redis, job_id: str, *, tenant: str) -> Job:
+    """One record on the async client; `NotFound` as `JobStore.get`."""
+    if not keys.is_valid_id(job_id):
+        raise NotFound(f"no job {job_id!r}")
+    job = (await read_jobs(client, [job_id]))[job_id]
+    if job is None or job.tenant != tenant:
+        raise NotFound(f"no job {job_id!r}")
+    return job
 
 
 class JobStore:
@@ -344,27 +413,21 @@ class JobStore:
         self._progress = client.register_script(_PROGRESS)
         self._create = client.register_script(_CREATE)
         self._forget = client.register_script(_FORGET)
+        self._drop_entry = client.register_script(_DROP_ENTRY)
 
     # creation and reading
 
     def create(self, new: NewJob) -> Created:
-        job_id = new.id or keys.new_id()
-        fields = {
-            "id": job_id,
-            "tenant": new.tenant,
-            "op": new.op,
-            "status": JobStatus.QUEUED.value,
-            "params": orjson.dumps(new.params).decode(),
-            "inputs": orjson.dumps(new.inputs).decode(),
-            "queue": new.queue,
-            "progress": "0",
-            "attempts": "0",
-            "created_at": utc_now(),
-        }
+        """Record a queued job (or find the job its Idempotency-Key names)."""
+        fields = {**_new_fields(new), "status": JobStatus.QUEUED.value, "progress": "0"}
         if new.ttl_seconds is not None:
             fields["ttl"] = str(new.ttl_seconds)
+        if new.inline:
+            fields["inline"] = orjson.dumps(new.inline).decode()
+        if new.cache_key:
+            fields["cache_key"] = new.cache_key
         idem = new.idempotency
-        record = keys.job_key(job_id)
+        record = keys.job_key(new.id)
         script_keys = [
             record,
             keys.tenant_jobs_key(new.tenant),
@@ -376,10 +439,10 @@ class JobStore:
         ]
         pairs = [item for pair in fields.items() for item in pair]
         args = [
-            job_id,
+            new.id,
             self.ttl,
             time.time(),
-            idem.value(job_id) if idem else "",
+            idem.value(new.id) if idem else "",
             new.op,
             self.max_active,
             new.tenant,
@@ -392,6 +455,46 @@ class JobStore:
             return Created(self.get(idem.first_job(detail), tenant=new.tenant), created=False)
         backlog = {} if admitted == [1] else {"backlog": "1"}
         return Created(Job.from_hash({**fields, "seq": detail, **backlog}), created=True)
+
+    def create_cached(self, new: NewJob, source: Job) -> Created:
+        """Record a job final at once with the cached result of `source`: created,
+        then moved to succeeded by the same guarded transition as a run, so it
+        expires, is listed and is counted (as a cache hit, too) like any job."""
+        created = self.create(dataclasses.replace(new, inline={}, cache_key=None))
+        if not created.created:
+            return created
+        self._change(
+            new.id,
+            allowed=(JobStatus.QUEUED,),
+            to=JobStatus.SUCCEEDED,
+            fields={
+                "result": orjson.dumps(source.result).decode(),
+                "digests": orjson.dumps(source.digests).decode(),
+                "cached_from": source.id,
+                "progress": "1",
+                "finished_at": utc_now(),
+            },
+        )
+        return Created(self.get(new.id, tenant=new.tenant), created=True)
+
+    def cache_source(self, cache_key: str, tenant: str) -> Job | None:
+        """The succeeded, computed (not cached) job of this tenant that the cache
+        entry names, if it still exists."""
+        with translate_redis_errors():
+            job_id = self.redis.get(cache_key)
+        if job_id is None:
+            return None
+        try:
+            job = self.get(job_id, tenant=tenant)
+        except NotFound:
+            return None
+        ok = job.status == JobStatus.SUCCEEDED and job.result and not job.cached_from
+        return job if ok else None
+
+    def drop_cache_entry(self, cache_key: str, job_id: str) -> None:
+        """Forget an entry whose result is gone, unless it names another job by now."""
+        with translate_redis_errors():
+            self._drop_entry(keys=[cache_key], args=[job_id])
 
     def idempotent_job(self, idem: Idempotency) -> Job | None:
         """The job the key is bound to, if it still exists (checked before any work)."""
@@ -542,7 +645,14 @@ class JobStore:
             Job.from_hash(dict(zip(detail[::2], detail[1::2], strict=True))) if code == 1 else None
         )
 
-    def succeed(self, job_id: str, *, run_id: str, result: dict[str, Any]) -> bool:
+    def succeed(
+        self,
+        job_id: str,
+        *,
+        run_id: str,
+        result: dict[str, Any],
+        digests: dict[str, str] | None = None,
+    ) -> bool:
         return self._change(
             job_id,
             allowed=(JobStatus.RUNNING,),
@@ -550,6 +660,7 @@ class JobStore:
             run_id=run_id,
             fields={
                 "result": orjson.dumps(result).decode(),
+                "digests": orjson.dumps(digests or {}).decode(),
                 "progress": "1",
                 "finished_at": utc_now(),
             },
@@ -637,7 +748,12 @@ class JobStore:
         pairs = [item for pair in fields.items() for item in pair]
         with translate_redis_errors():
             code, _, *released = self._transition(
-                keys=[*self._script_keys(job_id), keys.tombstone_key(job_id), keys.expiring_key()],
+                keys=[
+                    *self._script_keys(job_id),
+                    keys.tombstone_key(job_id),
+                    keys.expiring_key(),
+                    keys.stats_cache_hits_key(),
+                ],
                 args=[
                     ",".join(allowed),
                     run_id,

@@ -30,6 +30,15 @@ def job_channel(job_id: str) -> str:
     return f"{PREFIX}:events:{job_id}"
 
 
+def job_channel_pattern() -> str:
+    """The pattern of every job's channel: one subscription per API process."""
+    return job_channel("*")
+
+
+def job_id_of_channel(channel: str) -> str:
+    return channel.rpartition(":")[2]
+
+
 def tenant_jobs_key(tenant: str) -> str:
     """Sorted set of a tenant's job ids scored by submission sequence."""
     return f"{PREFIX}:tenant:{tenant}:jobs"
@@ -101,6 +110,12 @@ def idempotency_key(tenant: str, digest: str) -> str:
     return f"{PREFIX}:idem:{tenant}:{digest}"
 
 
+def cache_key(tenant: str, digest: str) -> str:
+    """The result cache entry of one computation (digest from `storage.digests`):
+    the id of the job that computed it. Per tenant, so no tenant hits another's."""
+    return f"{PREFIX}:cache:{tenant_prefix(tenant)}:{digest}"
+
+
 def upload_key(upload_id: str) -> str:
     return f"{PREFIX}:upload:{upload_id}"
 
@@ -113,6 +128,11 @@ def stats_submitted_key() -> str:
 def stats_finished_key() -> str:
     """Hash of jobs finished, by `op|status`."""
     return f"{PREFIX}:stats:finished"
+
+
+def stats_cache_hits_key() -> str:
+    """Hash of jobs served from the result cache, by op."""
+    return f"{PREFIX}:stats:cache_hits"
 
 
 def stats_duration_key() -> str:

@@ -53,6 +53,23 @@ class LocalStore:
             Path(tmp).unlink(missing_ok=True)
             raise
 
+    def copy(self, source: str, target: str) -> None:
+        """A hard link under a temporary name renamed into place. The shared inode
+        gets a fresh mtime, so the age sweep counts the copy from now."""
+        src, path = self._path(source), self._path(target)
+        tmp = path.parent / f".tmp-link-{os.urandom(8).hex()}"
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            os.link(src, tmp)
+            os.replace(tmp, path)
+            os.utime(path)
+        except FileNotFoundError:
+            tmp.unlink(missing_ok=True)
+            raise NotFound(source) from None
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise StorageUnavailable(f"cannot copy {source!r}: {exc}") from exc
+
     def open(self, key: str) -> BinaryIO:
         try:
             return self._path(key).open("rb")

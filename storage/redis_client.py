@@ -11,13 +11,29 @@ from arrayq.storage.errors import BrokerUnavailable
 _TIMEOUTS = {"socket_connect_timeout": 2.0, "socket_timeout": 4.0, "health_check_interval": 10}
 
 
-def connect(url: str) -> redis.Redis:
-    return redis.Redis.from_url(url, decode_responses=True, **_TIMEOUTS)
+def connect(url: str, *, name: str | None = None) -> redis.Redis:
+    """`name` shows in CLIENT LIST, to tell the processes' connections apart."""
+    return redis.Redis.from_url(url, decode_responses=True, client_name=name, **_TIMEOUTS)
 
 
-def connect_async(url: str) -> redis.asyncio.Redis:
-    # No socket_timeout: pub/sub readers block for long stretches on purpose.
-    return redis.asyncio.Redis.from_url(url, decode_responses=True, socket_connect_timeout=2.0)
+# The async client's commands are short and pipelined; a small pool that makes
+# callers queue for a connection keeps a burst of requests (hundreds of long
+# polls starting at once) from opening a connection each.
+ASYNC_POOL_CONNECTIONS = 4
+ASYNC_POOL_WAIT_SECONDS = 4.0
+
+
+def connect_async(url: str, *, name: str | None = None) -> redis.asyncio.Redis:
+    pool = redis.asyncio.BlockingConnectionPool.from_url(
+        url,
+        client_name=name,
+        decode_responses=True,
+        socket_connect_timeout=2.0,
+        socket_timeout=4.0,
+        max_connections=ASYNC_POOL_CONNECTIONS,
+        timeout=ASYNC_POOL_WAIT_SECONDS,
+    )
+    return redis.asyncio.Redis.from_pool(pool)
 
 
 @contextmanager

@@ -20,7 +20,7 @@ from urllib.parse import SplitResult, parse_qs, unquote, urlsplit
 import certifi
 import urllib3
 from minio import Minio
-from minio.commonconfig import ENABLED, Filter
+from minio.commonconfig import ENABLED, CopySource, Filter
 from minio.datatypes import Object
 from minio.deleteobjects import DeleteObject
 from minio.error import InvalidResponseError, S3Error, ServerError
@@ -154,6 +154,14 @@ class S3Store:
                 part_size=PART_SIZE,
                 num_parallel_uploads=1,
                 content_type=_CONTENT_TYPES.get(key.rpartition(".")[2], "application/octet-stream"),
+            )
+
+    def copy(self, source: str, target: str) -> None:
+        with _translated(source):
+            self._client.copy_object(
+                bucket_name=self.bucket,
+                object_name=target,
+                source=CopySource(self.bucket, source),
             )
 
     def open(self, key: str) -> BinaryIO:

@@ -19,6 +19,8 @@ class Settings(BaseSettings):
     s3_region: str = "us-east-1"
     api_keys: str | None = None
     inline_max_bytes: int = Field(default=1_048_576, ge=0)
+    # Input arrays up to this size travel in the job record, not the object store.
+    inline_input_max_bytes: int = Field(default=65_536, ge=0, le=1_048_576)
     max_input_bytes: int = Field(default=268_435_456, gt=0)
     max_result_bytes: int = Field(default=1_073_741_824, gt=0)
     url_ttl_seconds: int = Field(default=900, gt=0)

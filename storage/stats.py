@@ -46,6 +46,7 @@ class StatsSnapshot:
     submitted: dict[str, int] = field(default_factory=dict)
     finished: dict[tuple[str, str], int] = field(default_factory=dict)
     durations: dict[str, Durations] = field(default_factory=dict)
+    cache_hits: dict[str, int] = field(default_factory=dict)
 
 
 class JobStats:
@@ -59,13 +60,15 @@ class JobStats:
                 keys.stats_submitted_key(),
                 keys.stats_finished_key(),
                 keys.stats_duration_key(),
+                keys.stats_cache_hits_key(),
             ):
                 pipe.hgetall(key)
-            submitted, finished, durations = pipe.execute()
+            submitted, finished, durations, cache_hits = pipe.execute()
         return StatsSnapshot(
             submitted={op: int(n) for op, n in submitted.items()},
             finished={_split(name): int(n) for name, n in finished.items()},
             durations=_durations(durations),
+            cache_hits={op: int(n) for op, n in cache_hits.items()},
         )
 
 

@@ -25,6 +25,11 @@ class ObjectStore(Protocol):
         """Store `length` bytes given as chunks, atomically: readers see the whole
         object or none. Chunks are consumed as produced (no second full copy)."""
 
+    def copy(self, source: str, target: str) -> None:
+        """Make `target` an object with the bytes of `source`, inside the store (no
+        bytes through this process); `NotFound` when `source` is missing. Deleting
+        either afterwards leaves the other whole."""
+
     def open(self, key: str) -> BinaryIO:
         """A readable stream of the whole object. Close it after use."""
 

@@ -18,6 +18,9 @@ class Upload:
     dtype: str
     shape: tuple[int, ...]
     nbytes: int
+    # Content digest (`storage.digests`), computed while the upload streamed in;
+    # None for uploads recorded before digests existed.
+    digest: str | None = None
 
     def document(self) -> dict[str, object]:
         return {
@@ -35,6 +38,7 @@ def save_upload(client: redis.Redis, upload: Upload, *, ttl_seconds: int) -> Non
         "dtype": upload.dtype,
         "shape": orjson.dumps(list(upload.shape)).decode(),
         "nbytes": str(upload.nbytes),
+        "digest": upload.digest or "",
     }
     with translate_redis_errors():
         client.hset(keys.upload_key(upload.id), mapping=fields)
@@ -56,4 +60,5 @@ def get_upload(client: redis.Redis, upload_id: str, *, tenant: str) -> Upload:
         dtype=fields["dtype"],
         shape=tuple(orjson.loads(fields["shape"])),
         nbytes=int(fields["nbytes"]),
+        digest=fields.get("digest") or None,
     )

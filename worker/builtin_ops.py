@@ -52,7 +52,11 @@ def _random_nbytes(params: RandomParams, _: Shapes) -> int:
     return _nbytes(params.shape, np.dtype(params.dtype).itemsize)
 
 
-@op("random", params=RandomParams, result_nbytes=_random_nbytes)
+def _seeded(params: RandomParams) -> bool:
+    return params.seed is not None
+
+
+@op("random", params=RandomParams, result_nbytes=_random_nbytes, cache=_seeded)
 def random(params: RandomParams, progress: Progress) -> np.ndarray:
     """Random numbers: standard normal, or uniform in [0, 1)."""
     rng = np.random.default_rng(params.seed)
@@ -314,7 +318,7 @@ class SleepParams(_Params):
     seconds: float = Field(ge=0, le=3600)
 
 
-@op("sleep", params=SleepParams, queue="long")
+@op("sleep", params=SleepParams, queue="long", cache=False)
 def sleep(params: SleepParams, progress: Progress) -> np.ndarray:
     """Sleep for `seconds`, reporting progress; for tests and demos."""
     start = time.monotonic()

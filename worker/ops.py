@@ -14,6 +14,9 @@ from pydantic import BaseModel, ConfigDict
 
 ResultKind = Literal["array", "image"]
 Progress = Callable[[float], None]
+# Whether a job's result may come from the cache: always, never, or decided by
+# its validated params (`random` is a function of its params only with a seed).
+CachePolicy = bool | Callable[[Any], bool]
 
 
 class OpFunction(Protocol):
@@ -40,6 +43,11 @@ class Op:
     result_nbytes: Callable[[Any, dict[str, tuple[int, ...]]], int] | None = field(
         default=None, compare=False
     )
+    version: str = "1"
+    cache: CachePolicy = field(default=True, compare=False)
+
+    def cacheable(self, params: BaseModel) -> bool:
+        return self.cache(params) if callable(self.cache) else self.cache
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -49,6 +57,8 @@ class Op:
             "inputs": list(self.inputs),
             "result": self.result,
             "queue": self.queue,
+            "version": self.version,
+            "cache": self.cache is not False,
         }
 
 
@@ -69,8 +79,12 @@ def op(
     soft_time_limit: float | None = None,
     hard_time_limit: float | None = None,
     result_nbytes: Callable[[Any, dict[str, tuple[int, ...]]], int] | None = None,
+    version: str = "1",
+    cache: CachePolicy = True,
 ) -> Callable[[OpFunction], OpFunction]:
-    """Register `func` as the op `name`. `queue="long"` keeps slow ops off the short queue."""
+    """Register `func` as the op `name`. `queue="long"` keeps slow ops off the short
+    queue. A new `version` never reuses results cached under an older one;
+    `cache=False` for ops whose result is not a function of params and inputs."""
 
     def register(func: OpFunction) -> OpFunction:
         doc = (func.__doc__ or "").strip()
@@ -85,6 +99,8 @@ def op(
             soft_time_limit=soft_time_limit,
             hard_time_limit=hard_time_limit,
             result_nbytes=result_nbytes,
+            version=str(version),
+            cache=cache,
         )
         return func
 

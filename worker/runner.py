@@ -13,7 +13,8 @@ from typing import Any
 import numpy as np
 from celery.exceptions import SoftTimeLimitExceeded
 
-from arrayq.storage import codecs, keys
+from arrayq.storage import codecs, inline, keys
+from arrayq.storage.digests import array_digest
 from arrayq.storage.errors import ArrayqError, Conflict
 from arrayq.storage.jobs import Job, JobStatus, JobStore
 from arrayq.storage.retry import retry_unavailable
@@ -59,7 +60,8 @@ def run_job(ctx: WorkerContext, job_id: str) -> None:
             log.info("job %s failed: %s: %s", job_id, error_type, message)
             ctx.jobs.fail(job_id, error_type=error_type, message=message, run_id=run_id)
             return
-    if not ctx.jobs.succeed(job_id, run_id=run_id, result=meta):
+    digests = {"result": array_digest(result)}
+    if not ctx.jobs.succeed(job_id, run_id=run_id, result=meta, digests=digests):
         log.info("job %s finished but no longer owned by this run; result not recorded", job_id)
 
 
@@ -96,13 +98,16 @@ def _compute(ctx: WorkerContext, job: Job, monitor: RunMonitor) -> np.ndarray:
     shapes = {name: tuple(spec["shape"]) for name, spec in job.inputs.items()}
     if op.result_nbytes is not None:
         check_result_size(op.result_nbytes(params, shapes), ctx.settings.max_result_bytes)
-    inputs = {name: _load_input(ctx, spec) for name, spec in job.inputs.items()}
+    inputs = {name: _load_input(ctx, job, name, spec) for name, spec in job.inputs.items()}
     with monitor.interruptible():
         result = op.func(params, monitor.progress, **inputs)
     return validate_result(op, result, ctx.settings.max_result_bytes)
 
 
-def _load_input(ctx: WorkerContext, spec: dict[str, Any]) -> np.ndarray:
+def _load_input(ctx: WorkerContext, job: Job, name: str, spec: dict[str, Any]) -> np.ndarray:
+    if name in job.inline:
+        return inline.decode(job.inline[name], spec["descr"], spec["shape"])
+
     def load() -> np.ndarray:
         with ctx.store.open(spec["key"]) as stream:
             return codecs.read_npy(stream, max_bytes=ctx.settings.max_input_bytes)

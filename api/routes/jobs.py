@@ -8,9 +8,10 @@ from arrayq.api import jobs as job_actions
 from arrayq.api.body import read_json
 from arrayq.api.deps import BackendsDep, JobsDep, TenantDep
 from arrayq.api.errors import ApiError
-from arrayq.api.events import job_events
+from arrayq.api.events import already_seen, job_events
 from arrayq.api.responses import JSONBody
-from arrayq.storage.jobs import JobStatus
+from arrayq.api.waiting import preferred_wait, wait_final
+from arrayq.storage.jobs import JobStatus, read_job
 
 router = APIRouter(tags=["jobs"])
 
@@ -27,13 +28,17 @@ _JOB_REQUEST_BODY = {
     status_code=202,
     summary="Submit a job",
     openapi_extra=_JOB_REQUEST_BODY,
-    responses={200: {"description": "Replay of an Idempotency-Key: the first job"}},
+    responses={
+        200: {"description": "Replay of an Idempotency-Key: the first job"},
+        201: {"description": "The job is final already: a cache hit, or done within the wait"},
+    },
 )
 async def create_job(
     request: Request,
     backends: BackendsDep,
     tenant: TenantDep,
     idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
+    prefer: Annotated[str | None, Header(max_length=1000)] = None,
 ) -> JSONBody:
     settings = backends.settings
     body = await read_json(
@@ -47,12 +52,17 @@ async def create_job(
     submitted = await run_in_threadpool(
         job_actions.submit_job, backends, tenant, body, idempotency_key
     )
+    wait = preferred_wait(prefer)
     job = submitted.job
-    return JSONBody(
-        job.document(),
-        status_code=202 if submitted.created else 200,
-        headers={"Location": f"/jobs/{job.id}"},
-    )
+    if wait is not None:
+        job = await wait_final(backends.feed, backends.aredis, job, wait)
+    headers = {"Location": f"/jobs/{job.id}"}
+    status = 200
+    if submitted.created:
+        status = 201 if job.status.is_final else 202
+    if status == 201 and wait is not None:
+        headers["Preference-Applied"] = f"wait={wait}"
+    return JSONBody(job.document(), status_code=status, headers=headers)
 
 
 @router.get("/jobs", summary="This tenant's jobs, newest first")
@@ -67,9 +77,20 @@ def list_jobs(
     return job_actions.list_page(jobs, tenant, status=status, op=op, limit=limit, cursor=cursor)
 
 
-@router.get("/jobs/{job_id}", summary="One job")
-def get_job(job_id: str, jobs: JobsDep, tenant: TenantDep) -> dict[str, Any]:
-    return jobs.get(job_id, tenant=tenant).document()
+@router.get("/jobs/{job_id}", summary="One job; with `Prefer: wait=N` a long poll")
+async def get_job(
+    job_id: str,
+    backends: BackendsDep,
+    tenant: TenantDep,
+    prefer: Annotated[str | None, Header(max_length=1000)] = None,
+) -> JSONBody:
+    job = await read_job(backends.aredis, job_id, tenant=tenant)
+    wait = preferred_wait(prefer)
+    headers = {}
+    if wait is not None:
+        job = await wait_final(backends.feed, backends.aredis, job, wait)
+        headers["Preference-Applied"] = f"wait={wait}"
+    return JSONBody(job.document(), headers=headers)
 
 
 @router.delete("/jobs/{job_id}", status_code=204, summary="Cancel a job, or delete a finished one")
@@ -85,11 +106,17 @@ def delete_job(job_id: str, backends: BackendsDep, tenant: TenantDep) -> Respons
     responses={200: {"content": {"text/event-stream": {}}}},
 )
 async def job_event_stream(
-    job_id: str, backends: BackendsDep, tenant: TenantDep
-) -> StreamingResponse:
-    job = await run_in_threadpool(backends.jobs.get, job_id, tenant=tenant)
+    job_id: str,
+    backends: BackendsDep,
+    tenant: TenantDep,
+    last_event_id: Annotated[str | None, Header(max_length=200)] = None,
+) -> Response:
+    job = await read_job(backends.aredis, job_id, tenant=tenant)
+    if already_seen(job, last_event_id):
+        return Response(status_code=204)  # tells an EventSource to stop reconnecting
+    await backends.feed.wait_ready()
     return StreamingResponse(
-        job_events(backends, job),
+        job_events(backends.feed, backends.aredis, job, last_event_id),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )

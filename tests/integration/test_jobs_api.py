@@ -165,7 +165,7 @@ def test_base64_inputs_round_trip_exactly(http):
 
 
 def test_idempotency_key_returns_the_first_job(http):
-    body = {"op": "svd", "inputs": {"x": array_json(np.eye(3))}}
+    body = {"op": "svd", "inputs": {"x": array_json(np.eye(3))}, "cache": False}
     headers = {"Idempotency-Key": f"k-{time.time_ns()}"}
     first = http.post("/jobs", json=body, headers=headers)
     again = http.post("/jobs", json=body, headers=headers)
@@ -497,7 +497,7 @@ def test_cancel_queued_job_never_runs(http):
     blockers = [submit(http, "sleep", {"seconds": 30}) for _ in range(2)]
     for blocker in blockers:
         wait_for(http, blocker["id"], {"running"})
-    queued = submit(http, "svd", x=np.eye(2))
+    queued = submit(http, "svd", cache=False, x=np.eye(2))
     assert http.get(f"/jobs/{queued['id']}").json()["status"] == "queued"
     assert http.delete(f"/jobs/{queued['id']}").status_code == 204
     for blocker in blockers:

@@ -121,7 +121,7 @@ def test_queue_length(http):
     for blocker in blockers:
         wait_for(http, blocker["id"], {"running"})
     before = scrape(http)
-    queued = [submit(http, "svd", x=np.eye(2)) for _ in range(3)]
+    queued = [submit(http, "svd", cache=False, x=np.eye(2)) for _ in range(3)]
     during = scrape(http)
     assert delta(before, during, "arrayq_queue_length", queue="default") == 3
     assert delta(before, during, "arrayq_queue_length", queue="long") == 0

@@ -111,3 +111,50 @@ def tally(params: TallyParams, progress) -> np.ndarray:
         with open(path, "a") as out:
             out.write(f"{params.token}\n")
     return np.array(params.token, dtype=np.int64)
+
+
+# Result cache tests: ops that count their own runs in $ARRAYQ_TEST_RUNS_DIR.
+
+
+class CountParams(BaseModel):
+    tag: str = ""
+
+
+def _count_run(name: str, tag: str) -> None:
+    folder = os.environ.get("ARRAYQ_TEST_RUNS_DIR")
+    if folder:
+        with open(os.path.join(folder, f"{name}-{tag}"), "a") as out:
+            out.write("run\n")
+
+
+@op("counted", params=CountParams, inputs=["x"])
+def counted(params: CountParams, progress, x: np.ndarray) -> np.ndarray:
+    """Return x + 1, counting each run under its tag."""
+    _count_run("counted", params.tag)
+    return x + 1
+
+
+@op("counted_v2", params=CountParams, inputs=["x"], version="2")
+def counted_v2(params: CountParams, progress, x: np.ndarray) -> np.ndarray:
+    """`counted` at version 2."""
+    _count_run("counted_v2", params.tag)
+    return x + 1
+
+
+@op("uncached", params=CountParams, cache=False)
+def uncached(params: CountParams, progress) -> np.ndarray:
+    """Never served from the cache."""
+    _count_run("uncached", params.tag)
+    return np.array(1)
+
+
+@op(
+    "versioned",
+    params=CountParams,
+    inputs=["x"],
+    version=os.environ.get("ARRAYQ_TEST_OP_VERSION", "1"),
+)
+def versioned(params: CountParams, progress, x: np.ndarray) -> np.ndarray:
+    """`counted` whose version the environment sets."""
+    _count_run("versioned", params.tag)
+    return x + 1
