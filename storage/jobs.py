@@ -381,13 +381,37 @@ async def read_jobs(client: redis.asyncio.Redis, job_ids: list[str]) -> dict[str
 
 
 async def read_job(client: redis.asyncio.Redis, job_id: str, *, tenant: str) -> Job:
-    """One record on the async client; `NotFound` as `JobStore.get`."""
+    """One record on the async client, in one round trip with its tombstone;
+    `NotFound` and `Expired` as `JobStore.get`."""
     if not keys.is_valid_id(job_id):
         raise NotFound(f"no job {job_id!r}")
-    job = (await read_jobs(client, [job_id]))[job_id]
-    if job is None or job.tenant != tenant:
+    with translate_redis_errors():
+        pipe = client.pipeline(transaction=False)
+        pipe.hgetall(keys.job_key(job_id))
+        pipe.get(keys.tombstone_key(job_id))
+        fields, tombstone = await pipe.execute()
+    if not fields:
+        raise_gone(job_id, tombstone, tenant)
+    return found_job(job_id, fields, tenant)
+
+
+def found_job(job_id: str, fields: dict[str, str], tenant: str | None) -> Job:
+    """The record as a job, unless it is another tenant's or past its lifetime."""
+    if tenant is not None and fields.get("tenant") != tenant:
         raise NotFound(f"no job {job_id!r}")
+    job = Job.from_hash(fields)
+    if job.expires_ts is not None and job.expires_ts <= time.time():
+        raise Expired(job_id, job.expires_ts)
     return job
+
+
+def raise_gone(job_id: str, tombstone: str | None, tenant: str | None) -> NoReturn:
+    """`Expired` for the tenant's own job past its lifetime, else `NotFound`."""
+    if tombstone:
+        expired, _, owner = tombstone.partition("|")
+        if tenant is None or owner == tenant:
+            raise Expired(job_id, float(expired))
+    raise NotFound(f"no job {job_id!r}")
 
 
 class JobStore:
@@ -530,23 +554,9 @@ class JobStore:
         with translate_redis_errors():
             fields = self.redis.hgetall(keys.job_key(job_id))
         if not fields:
-            self._raise_gone(job_id, tenant)
-        if tenant is not None and fields.get("tenant") != tenant:
-            raise NotFound(f"no job {job_id!r}")
-        job = Job.from_hash(fields)
-        if job.expires_ts is not None and job.expires_ts <= time.time():
-            raise Expired(job_id, job.expires_ts)
-        return job
-
-    def _raise_gone(self, job_id: str, tenant: str | None) -> NoReturn:
-        """`Expired` for the tenant's own job past its lifetime, else `NotFound`."""
-        with translate_redis_errors():
-            tombstone = self.redis.get(keys.tombstone_key(job_id))
-        if tombstone:
-            expired, _, owner = tombstone.partition("|")
-            if tenant is None or owner == tenant:
-                raise Expired(job_id, float(expired))
-        raise NotFound(f"no job {job_id!r}")
+            with translate_redis_errors():
+                raise_gone(job_id, self.redis.get(keys.tombstone_key(job_id)), tenant)
+        return found_job(job_id, fields, tenant)
 
     def list_jobs(
         self,
