@@ -5,6 +5,8 @@ from contextlib import contextmanager
 
 import redis
 import redis.asyncio
+from redis.asyncio.retry import Retry as AsyncRetry
+from redis.backoff import ExponentialBackoff
 
 from arrayq.storage.errors import BrokerUnavailable
 
@@ -32,6 +34,11 @@ def connect_async(url: str, *, name: str | None = None) -> redis.asyncio.Redis:
         socket_timeout=4.0,
         max_connections=ASYNC_POOL_CONNECTIONS,
         timeout=ASYNC_POOL_WAIT_SECONDS,
+        health_check_interval=10,
+        # A pooled connection that a Redis restart closed is replaced at once,
+        # pipelines included (they have no retry of their own otherwise).
+        retry=AsyncRetry(ExponentialBackoff(cap=0.25, base=0.02), 2),
+        retry_on_error=[redis.ConnectionError, redis.TimeoutError],
     )
     return redis.asyncio.Redis.from_pool(pool)
 
