@@ -12,6 +12,7 @@ SECTIONS = (
     "## 3. Job overhead",
     "## 4. Upload",
     "## 5. PNG",
+    "## 6. Zarr view",
 )
 
 
