@@ -110,7 +110,9 @@ def _notebook_bar(columns: tuple[Any, ...], label: str, total: float | None) -> 
     (a display id: no widget extension needed)."""
     from IPython.display import display
 
-    bar = Progress(*columns, auto_refresh=False, console=Console(file=io.StringIO()))
+    # Consoles made in a kernel print to the notebook themselves unless told not to.
+    quiet = Console(file=io.StringIO(), force_jupyter=False)
+    bar = Progress(*columns, auto_refresh=False, console=quiet)
     task = bar.add_task(label, total=total)
     handle = display(_rendered(bar), raw=True, display_id=True)
     last = 0.0
@@ -137,7 +139,9 @@ def _notebook_bar(columns: tuple[Any, ...], label: str, total: float | None) -> 
 
 
 def _rendered(bar: Progress) -> dict[str, str]:
-    console = Console(record=True, file=io.StringIO(), width=100, force_terminal=True)
+    console = Console(
+        record=True, file=io.StringIO(), width=100, force_terminal=True, force_jupyter=False
+    )
     console.print(bar.make_tasks_table(bar.tasks))
     text = console.export_text(clear=False)
     page = console.export_html(inline_styles=True, code_format="<pre>{code}</pre>")

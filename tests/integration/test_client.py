@@ -22,6 +22,7 @@ from arrayq.client import (
     AsyncClient,
     AsyncJob,
     Client,
+    Expired,
     Job,
     JobCancelled,
     JobFailed,
@@ -236,6 +237,26 @@ def test_submit_with_a_job_as_input_is_not_an_object_array(client: Client) -> No
         )
     )
     assert body["inputs"] == {"x": {"job": first.id}, "y": {"job": first.id, "slice": "1:"}}
+
+
+def test_a_job_past_its_ttl_raises_expired(client: Client) -> None:
+    job = client.submit("svd", x=np.eye(2), ttl_seconds=1).wait(timeout=60)
+    assert job.document["expires_at"] is not None
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            job.refresh()
+        except Expired as exc:
+            assert exc.status == 410 and exc.type == "expired"
+            assert exc.expired_at == job.document["expires_at"]
+            break
+        time.sleep(0.2)
+    else:
+        pytest.fail("the job did not expire")
+    with pytest.raises(Expired):
+        job.result()  # a final document, but the result is gone
+    with pytest.raises(NotFound):  # an Expired is a NotFound
+        client.job(job.id)
 
 
 # inputs: inline and uploaded
