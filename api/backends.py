@@ -7,12 +7,13 @@ import redis
 import redis.asyncio
 from celery import Celery
 
+from arrayq.api.admission import UploadSlots
 from arrayq.api.feed import JobFeed
 from arrayq.storage import keys
 from arrayq.storage.jobs import JobStore
 from arrayq.storage.redis_client import connect, connect_async, translate_redis_errors
 from arrayq.storage.settings import Settings
-from arrayq.storage.stores import ObjectStore, resolve_store
+from arrayq.storage.stores import ObjectStore, store_from_settings
 from arrayq.worker.celery_app import create_celery
 from arrayq.worker.enqueue import release_sender
 from arrayq.worker.ops import Op, load_ops
@@ -30,6 +31,7 @@ class Backends:
     celery: Celery
     ops: dict[str, Op]
     feed: JobFeed
+    upload_slots: UploadSlots
     _signing_secret: bytes | None = field(default=None, repr=False)
 
     @classmethod
@@ -46,14 +48,11 @@ class Backends:
                 tombstone_ttl_seconds=settings.tombstone_ttl_seconds,
                 max_active=settings.tenant_max_active,
             ),
-            store=resolve_store(
-                settings.storage_url,
-                public_endpoint=settings.s3_public_endpoint,
-                region=settings.s3_region,
-            ),
+            store=store_from_settings(settings),
             celery=create_celery(settings),
             ops=load_ops(settings.ops_module_names()),
             feed=JobFeed(settings.redis_url, aredis, name=f"{API_CLIENT_NAME}-feed"),
+            upload_slots=UploadSlots(settings.tenant_max_uploads),
         )
         backends.jobs.on_release = release_sender(backends.celery, settings)
         return backends

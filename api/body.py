@@ -1,23 +1,44 @@
-"""Reading request bodies within the size limit, without trusting Content-Length."""
+"""Reading request bodies within the size limit, without trusting
+Content-Length, and without waiting for ever on a client that stopped sending."""
 
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 from itertools import chain
 from typing import Any
 
+import anyio
 import orjson
 from starlette.requests import Request
 
 from arrayq.api.errors import ApiError
-from arrayq.storage.errors import TooLarge
+from arrayq.storage.errors import BodyTimeout, TooLarge
 
 
-async def read_limited(request: Request, limit: int) -> bytes:
-    """The whole body, refused with 413 as soon as it passes `limit` bytes."""
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
+def check_declared_length(request: Request, limit: int) -> None:
+    """413 for a Content-Length over `limit`, before a byte of the body is read."""
+    declared = request.headers.get("content-length", "").strip()
+    if declared.isascii() and declared.isdigit() and int(declared) > limit:
         raise TooLarge(f"request body of {declared} bytes is over the limit of {limit}")
+
+
+async def body_chunks(request: Request, idle_seconds: float) -> AsyncIterator[bytes]:
+    """The body as it arrives; `BodyTimeout` when nothing came for `idle_seconds`."""
+    stream = request.stream()
+    while True:
+        with anyio.move_on_after(idle_seconds) as waited:
+            chunk = await anext(stream, None)
+        if waited.cancelled_caught:
+            raise BodyTimeout(f"the request body sent nothing for {idle_seconds:g} s")
+        if chunk is None:
+            return
+        if chunk:
+            yield chunk
+
+
+async def read_limited(request: Request, limit: int, *, idle_seconds: float = 30.0) -> bytes:
+    """The whole body, refused with 413 as soon as it passes `limit` bytes."""
+    check_declared_length(request, limit)
     body = bytearray()
-    async for chunk in request.stream():
+    async for chunk in body_chunks(request, idle_seconds):
         body += chunk
         if len(body) > limit:
             raise TooLarge(f"request body is over the limit of {limit} bytes")
@@ -30,13 +51,14 @@ async def read_json(
     *,
     max_depth: int,
     max_values: int,
+    idle_seconds: float = 30.0,
 ) -> Any:
     """The parsed body, within `limit` bytes, `max_depth` levels and `max_values` values."""
     content_type = request.headers.get("content-type", "application/json")
     media_type = content_type.split(";")[0].strip().lower()
     if media_type != "application/json" and not media_type.endswith("+json"):
         raise ApiError(415, "unsupported_media_type", "send the job as application/json")
-    body = await read_limited(request, limit)
+    body = await read_limited(request, limit, idle_seconds=idle_seconds)
     try:
         value = orjson.loads(body)
     except orjson.JSONDecodeError as exc:

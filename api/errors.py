@@ -4,14 +4,16 @@ exceptions to HTTP statuses."""
 import logging
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from arrayq.api.responses import JSONBody
 from arrayq.storage.errors import (
     ArrayqError,
+    BodyTimeout,
     BrokerUnavailable,
     Conflict,
     Expired,
@@ -19,8 +21,10 @@ from arrayq.storage.errors import (
     InvalidArray,
     InvalidTtl,
     NotFound,
+    StorageFull,
     StorageUnavailable,
     TooLarge,
+    TooManyUploads,
 )
 
 log = logging.getLogger(__name__)
@@ -48,6 +52,9 @@ STATUS_BY_ERROR: dict[type[ArrayqError], int] = {
     InvalidTtl: 422,
     IdempotencyMismatch: 422,
     TooLarge: 413,
+    BodyTimeout: 408,
+    TooManyUploads: 429,
+    StorageFull: 507,
     StorageUnavailable: 503,
     BrokerUnavailable: 503,
 }
@@ -87,8 +94,7 @@ async def _arrayq_error(request: Request, exc: Exception) -> JSONBody:
     assert isinstance(exc, ArrayqError)
     status = status_of(exc)
     extra = exc.body_fields()
-    headers = exc.headers if isinstance(exc, ApiError) else None
-    return error_response(status, exc.type, str(exc), headers=headers, **extra)
+    return error_response(status, exc.type, str(exc), headers=dict(exc.headers), **extra)
 
 
 async def _http_error(request: Request, exc: Exception) -> JSONBody:
@@ -115,6 +121,12 @@ async def _params_validation_error(request: Request, exc: Exception) -> JSONBody
     return await _arrayq_error(request, validation_failed(exc))
 
 
+async def _client_disconnect(request: Request, exc: Exception) -> Response:
+    """The client went away mid-body: nobody reads an answer, and it is no server error."""
+    log.info("client went away during %s %s", request.method, request.url.path)
+    return Response(status_code=400)
+
+
 async def _unexpected_error(request: Request, exc: Exception) -> JSONBody:
     log.exception("unexpected error on %s %s", request.method, request.url.path)
     return error_response(500, "internal_error", "an unexpected error occurred")
@@ -137,6 +149,7 @@ def _summary(details: list[dict[str, Any]]) -> str:
 
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ArrayqError, _arrayq_error)
+    app.add_exception_handler(ClientDisconnect, _client_disconnect)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _request_validation_error)
     app.add_exception_handler(ValidationError, _params_validation_error)

@@ -1,47 +1,52 @@
 """Receiving a raw `.npy` upload: the header is checked before anything is
-stored, then the body streams to the object store through a small bounded
-queue, so memory stays flat whatever the size. A body that ends early or runs
-past the size its header declares stores nothing."""
+stored, then the body goes to the object store piece by piece as it arrives,
+so memory stays flat whatever the size. A body that ends early, runs past the
+size its header declares, or stalls stores nothing.
 
-import asyncio
+The event loop waits on the network; only the short store calls (append a
+piece, commit) run in threads, bounded by a limiter of the uploads' own, so a
+thousand slow clients hold no thread of Starlette's pool between pieces.
+"""
+
 import io
-import queue
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable
+from typing import TypeVar
 
+import anyio
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
 from arrayq.api.backends import Backends
+from arrayq.api.body import body_chunks, check_declared_length
 from arrayq.api.errors import ApiError
 from arrayq.storage import codecs, keys
 from arrayq.storage.digests import ArrayHasher
 from arrayq.storage.errors import InvalidArray
+from arrayq.storage.stores import ObjectWriter
 from arrayq.storage.uploads import Upload, save_upload
 
 NPY_MEDIA_TYPES = {"application/x-npy", "application/octet-stream"}
 BATCH_BYTES = 1 << 20
-QUEUE_BATCHES = 8
 _PREAMBLE_BYTES = 12  # magic (6) + version (2) + header length (2 or 4)
-_END = object()
-
-
-class _Aborted(Exception):
-    """The request side gave up; the store must keep nothing."""
+_HEADER_ROOM = codecs.NPY_MAX_HEADER_BYTES + _PREAMBLE_BYTES
+T = TypeVar("T")
 
 
 async def receive_upload(backends: Backends, tenant: str, request: Request) -> Upload:
     _check_content_type(request)
     limit = backends.settings.max_input_bytes
-    body = _batches(request.stream())
-    prefix = await _read_header_bytes(body)
-    header = codecs.read_npy_header(io.BytesIO(prefix), max_bytes=limit)
-    total = header.offset + header.nbytes
-    _check_declared_length(request, total)
-    upload_id = keys.new_id()
-    key = keys.upload_object(tenant, upload_id)
-    hasher = ArrayHasher(header.dtype.str, header.shape, header.fortran_order)
-    hashed = _hashed(body, hasher, prefix, header.offset)
-    await _stream_to_store(backends, key, prefix, hashed, total)
+    check_declared_length(request, limit + _HEADER_ROOM)
+    async with backends.upload_slots.hold(tenant):
+        body = _batches(body_chunks(request, backends.settings.body_idle_timeout_seconds))
+        prefix = await _read_header_bytes(body)
+        header = codecs.read_npy_header(io.BytesIO(prefix), max_bytes=limit)
+        total = header.offset + header.nbytes
+        _check_length_matches(request, total)
+        upload_id = keys.new_id()
+        key = keys.upload_object(tenant, upload_id)
+        hasher = ArrayHasher(header.dtype.str, header.shape, header.fortran_order)
+        sink = _Sink(backends, total, header.offset, hasher)
+        await sink.stream(key, prefix, body)
     upload = Upload(
         id=upload_id,
         tenant=tenant,
@@ -49,7 +54,7 @@ async def receive_upload(backends: Backends, tenant: str, request: Request) -> U
         dtype=header.dtype.name,
         shape=header.shape,
         nbytes=header.nbytes,
-        digest=hasher.hexdigest(),
+        digest=sink.hasher.hexdigest(),
     )
     await run_in_threadpool(
         save_upload, backends.redis, upload, ttl_seconds=backends.settings.result_ttl_seconds
@@ -65,7 +70,7 @@ def _check_content_type(request: Request) -> None:
         )
 
 
-def _check_declared_length(request: Request, total: int) -> None:
+def _check_length_matches(request: Request, total: int) -> None:
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) != total:
         raise InvalidArray(
@@ -107,76 +112,51 @@ async def _read_header_bytes(body: AsyncIterator[bytes]) -> bytes:
         if len(prefix) >= 10 and prefix.startswith(b"\x93NUMPY"):
             length_size = 2 if prefix[6] == 1 else 4
             needed = 8 + length_size + int.from_bytes(prefix[8 : 8 + length_size], "little")
-            needed = min(needed, codecs.NPY_MAX_HEADER_BYTES + 12)
+            needed = min(needed, _HEADER_ROOM)
     return prefix
 
 
-async def _stream_to_store(
-    backends: Backends, key: str, prefix: bytes, body: AsyncIterator[bytes], total: int
-) -> None:
-    pieces: queue.Queue[object] = queue.Queue(maxsize=QUEUE_BATCHES)
-    writer = asyncio.ensure_future(
-        run_in_threadpool(backends.store.write, key, _exact(pieces, total), total)
-    )
-    try:
-        await _feed(pieces, prefix, body, writer)
-        await writer
-    except BaseException:
-        await _abort(pieces, writer)
-        await run_in_threadpool(backends.store.delete, key)
-        raise
+class _Sink:
+    """The one place every byte of an upload passes: counted against the size
+    the header declares, hashed (the array data, for the result cache), stored."""
 
+    def __init__(
+        self, backends: Backends, total: int, data_offset: int, hasher: ArrayHasher
+    ) -> None:
+        self._backends = backends
+        self._total = total
+        self._seen = 0
+        self._data_offset = data_offset
+        self.hasher = hasher
 
-async def _feed(
-    pieces: queue.Queue[object], prefix: bytes, body: AsyncIterator[bytes], writer: asyncio.Future
-) -> None:
-    await _put(pieces, prefix, writer)
-    async for chunk in body:
-        await _put(pieces, chunk, writer)
-    await _put(pieces, _END, writer)
-
-
-async def _put(pieces: queue.Queue[object], item: object, writer: asyncio.Future) -> None:
-    while True:
-        if writer.done():
-            writer.result()  # raises the writer's error
-            if item is _END:  # the store took exactly the declared bytes
-                return
-            raise InvalidArray("the body runs past the size its .npy header describes")
+    async def stream(self, key: str, prefix: bytes, body: AsyncIterator[bytes]) -> None:
+        writer = await self._in_thread(self._backends.store.begin_write, key, self._total)
         try:
-            pieces.put_nowait(item)
-            return
-        except queue.Full:
-            await asyncio.sleep(0.002)
+            await self._take(writer, prefix)
+            async for batch in body:
+                await self._take(writer, batch)
+            if self._seen < self._total:
+                raise InvalidArray(
+                    f"the body ended after {self._seen} of the {self._total} bytes "
+                    "its header describes"
+                )
+            await self._in_thread(writer.commit)
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await self._in_thread(writer.abort)
+            raise
 
+    async def _take(self, writer: ObjectWriter, piece: bytes) -> None:
+        if self._seen + len(piece) > self._total:
+            raise InvalidArray(f"the body runs past the {self._total} bytes its header describes")
+        data = memoryview(piece)[max(self._data_offset - self._seen, 0) :]
+        self._seen += len(piece)
+        await self._in_thread(self._append, writer, piece, data)
 
-async def _abort(pieces: queue.Queue[object], writer: asyncio.Future) -> None:
-    while not writer.done():
-        try:
-            pieces.put_nowait(_Aborted())
-        except queue.Full:
-            await asyncio.sleep(0.002)
-            continue
-        break
-    try:
-        await writer
-    except Exception:  # the write failed as intended: nothing was stored
-        return
+    def _append(self, writer: ObjectWriter, piece: bytes, data: memoryview) -> None:
+        self.hasher.update(data)  # hashlib lets go of the GIL on large pieces
+        writer.write(piece)
 
-
-def _exact(pieces: queue.Queue[object], total: int) -> Iterator[bytes]:
-    """The queued pieces, refusing a body shorter or longer than `total`."""
-    seen = 0
-    while True:
-        item = pieces.get()
-        if item is _END:
-            break
-        if isinstance(item, _Aborted):
-            raise item
-        assert isinstance(item, bytes)
-        seen += len(item)
-        if seen > total:
-            raise InvalidArray(f"the body runs past the {total} bytes its .npy header describes")
-        yield item
-    if seen < total:
-        raise InvalidArray(f"the body ended after {seen} of the {total} bytes its header describes")
+    async def _in_thread(self, func: Callable[..., T], *args: object) -> T:
+        limiter = self._backends.upload_slots.limiter
+        return await anyio.to_thread.run_sync(func, *args, limiter=limiter)

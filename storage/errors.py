@@ -1,14 +1,18 @@
 """Our own exceptions. Other libraries' errors are translated into these inside
 `storage/`, and `api/errors.py` maps them to HTTP statuses in one table."""
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
+from types import MappingProxyType
 from typing import Any
 
 
 class ArrayqError(Exception):
-    """Base class of every error arrayq raises on purpose."""
+    """Base class of every error arrayq raises on purpose; `headers` go on its
+    HTTP response."""
 
     type = "error"
+    headers: Mapping[str, str] = MappingProxyType({})
 
     def body_fields(self) -> dict[str, Any]:
         """Fields the error response carries beside `error`."""
@@ -76,3 +80,22 @@ class InvalidTtl(ArrayqError):
     """`ttl_seconds` outside 1 to ARRAYQ_RESULT_TTL_SECONDS."""
 
     type = "invalid_ttl"
+
+
+class StorageFull(ArrayqError):
+    """The object store has no space left for this write."""
+
+    type = "storage_full"
+
+
+class BodyTimeout(ArrayqError):
+    """The client stopped sending its request body."""
+
+    type = "body_timeout"
+
+
+class TooManyUploads(ArrayqError):
+    """The tenant has as many uploads in progress as it may."""
+
+    type = "too_many_uploads"
+    headers = MappingProxyType({"Retry-After": "1"})

@@ -1,26 +1,31 @@
 """Object store in a folder on this machine's disk."""
 
+import errno
 import glob
 import os
 import tempfile
 import time
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager, suppress
 from datetime import timedelta
 from pathlib import Path
 from typing import BinaryIO
 
-from arrayq.storage.errors import NotFound, StorageUnavailable
+from arrayq.storage.errors import NotFound, StorageFull, StorageUnavailable
 
 _READ_CHUNK = 1 << 20
+TEMP_PREFIX = ".tmp-"
+_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
 
 
 class LocalStore:
     """Objects are files under `root`; a write goes to a temporary file that is
     renamed into place, so a reader never sees half an object."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, min_free_bytes: int = 0) -> None:
         self.root = root.resolve()
         self.root.mkdir(parents=True, exist_ok=True)
+        self.min_free_bytes = min_free_bytes
 
     def _path(self, key: str) -> Path:
         path = (self.root / key).resolve()
@@ -29,28 +34,31 @@ class LocalStore:
         return path
 
     def check(self) -> None:
-        if not (self.root.is_dir() and os.access(self.root, os.W_OK)):
-            raise StorageUnavailable(f"storage folder {self.root} is not a writable directory")
+        self._check_writable()
+        stat = os.statvfs(self.root)
+        free = stat.f_bavail * stat.f_frsize
+        if free < self.min_free_bytes:
+            raise StorageFull(
+                f"storage folder {self.root} has {free} bytes free, "
+                f"under ARRAYQ_STORAGE_MIN_FREE_BYTES={self.min_free_bytes}"
+            )
 
     def prepare(self, expire_after: timedelta) -> None:
         """Nothing to set up: the worker's periodic cleanup deletes expired files."""
-        self.check()
+        self._check_writable()
+
+    def _check_writable(self) -> None:
+        if not (self.root.is_dir() and os.access(self.root, os.W_OK)):
+            raise StorageUnavailable(f"storage folder {self.root} is not a writable directory")
 
     def write(self, key: str, chunks: Iterable[bytes | memoryview], length: int) -> None:
-        path = self._path(key)
+        writer = self.begin_write(key, length)
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-        except OSError as exc:
-            raise StorageUnavailable(f"cannot write to {path.parent}: {exc}") from exc
-        try:
-            with os.fdopen(fd, "wb") as file:
-                written = sum(file.write(chunk) for chunk in chunks)
-            if written != length:
-                raise ValueError(f"wrote {written} bytes, expected {length}")
-            os.replace(tmp, path)
+            for chunk in chunks:
+                writer.write(chunk)
+            writer.commit()
         except BaseException:
-            Path(tmp).unlink(missing_ok=True)
+            writer.abort()
             raise
 
     def copy(self, source: str, target: str) -> None:
@@ -69,6 +77,24 @@ class LocalStore:
         except OSError as exc:
             tmp.unlink(missing_ok=True)
             raise StorageUnavailable(f"cannot copy {source!r}: {exc}") from exc
+
+    def begin_write(self, key: str, length: int) -> "LocalWriter":
+        path = self._path(key)
+        with disk_errors(path.parent):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=TEMP_PREFIX)
+        return LocalWriter(path, Path(tmp), os.fdopen(fd, "wb"), length)
+
+    def delete_leftovers(self, age: timedelta) -> int:
+        """Delete temporary files of writes that died (a killed process) `age` ago."""
+        cutoff = time.time() - age.total_seconds()
+        deleted = 0
+        for path in self.root.rglob(f"{TEMP_PREFIX}*"):
+            with suppress(FileNotFoundError):
+                if path.is_file() and path.stat().st_mtime < cutoff:
+                    path.unlink()
+                    deleted += 1
+        return deleted
 
     def open(self, key: str) -> BinaryIO:
         try:
@@ -142,3 +168,40 @@ class LocalStore:
             yield base
         elif base.is_dir():
             yield from (path for path in base.rglob("*") if path.is_file())
+
+
+class LocalWriter:
+    """A file being written piece by piece into a temporary name; `commit`
+    renames it into place."""
+
+    def __init__(self, path: Path, tmp: Path, file: BinaryIO, length: int) -> None:
+        self._path, self._tmp, self._file = path, tmp, file
+        self._length = length
+        self._written = 0
+
+    def write(self, data: bytes | memoryview) -> None:
+        with disk_errors(self._path.parent):
+            self._written += self._file.write(data)
+
+    def commit(self) -> None:
+        with disk_errors(self._path.parent):
+            self._file.close()
+            if self._written != self._length:
+                raise ValueError(f"wrote {self._written} bytes, expected {self._length}")
+            os.replace(self._tmp, self._path)
+
+    def abort(self) -> None:
+        with suppress(OSError):
+            self._file.close()
+        self._tmp.unlink(missing_ok=True)
+
+
+@contextmanager
+def disk_errors(folder: Path) -> Iterator[None]:
+    """OSErrors of a write as ours: no space left -> StorageFull, others -> StorageUnavailable."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno in _FULL_ERRNOS:
+            raise StorageFull(f"no space left in {folder}") from exc
+        raise StorageUnavailable(f"cannot write to {folder}: {exc}") from exc

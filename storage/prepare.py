@@ -9,16 +9,14 @@ from datetime import timedelta
 
 from arrayq.storage.errors import StorageUnavailable
 from arrayq.storage.settings import get_settings
-from arrayq.storage.stores import resolve_store
+from arrayq.storage.stores import store_from_settings
 
 log = logging.getLogger("arrayq.prepare")
 
 
 def prepare(attempts: int = 60, delay: float = 2.0) -> None:
     settings = get_settings()
-    store = resolve_store(
-        settings.storage_url, public_endpoint=settings.s3_public_endpoint, region=settings.s3_region
-    )
+    store = store_from_settings(settings)
     for attempt in range(1, attempts + 1):
         try:
             store.prepare(timedelta(seconds=settings.result_ttl_seconds))

@@ -21,13 +21,18 @@ import certifi
 import urllib3
 from minio import Minio
 from minio.commonconfig import ENABLED, CopySource, Filter
-from minio.datatypes import Object
+from minio.datatypes import Object, Part
 from minio.deleteobjects import DeleteObject
 from minio.error import InvalidResponseError, S3Error, ServerError
 from minio.helpers import check_bucket_name
-from minio.lifecycleconfig import Expiration, LifecycleConfig, Rule
+from minio.lifecycleconfig import (
+    AbortIncompleteMultipartUpload,
+    Expiration,
+    LifecycleConfig,
+    Rule,
+)
 
-from arrayq.storage.errors import NotFound, StorageUnavailable
+from arrayq.storage.errors import NotFound, StorageFull, StorageUnavailable
 from arrayq.storage.retry import retry_unavailable
 
 if TYPE_CHECKING:
@@ -37,6 +42,9 @@ log = logging.getLogger(__name__)
 
 
 PART_SIZE = 16 << 20
+# Parts of an object written piece by piece (uploads): S3's smallest but one
+# size, so a slow upload holds little memory.
+WRITER_PART_SIZE = 8 << 20
 _READ_CHUNK = 1 << 20
 # A stopped store refuses connections at once; these bound the other cases
 # (an unreachable host, a hung server) to seconds instead of minutes.
@@ -50,6 +58,7 @@ _REQUEST_RETRIES = urllib3.Retry(
 _WRITE_RETRY_DELAYS = (0.25, 0.5, 1.0, 2.0)
 _MISSING_CODES = frozenset({"NoSuchKey", "NoSuchBucket", "NoSuchObject", "ResourceNotFound"})
 _EXISTING_BUCKET_CODES = frozenset({"BucketAlreadyOwnedByYou", "BucketAlreadyExists"})
+_FULL_CODES = frozenset({"XMinioStorageFull", "InsufficientStorage", "StorageFull"})
 _UNREACHABLE = (urllib3.exceptions.HTTPError, ServerError, InvalidResponseError)
 
 
@@ -153,7 +162,7 @@ class S3Store:
                 length=length,
                 part_size=PART_SIZE,
                 num_parallel_uploads=1,
-                content_type=_CONTENT_TYPES.get(key.rpartition(".")[2], "application/octet-stream"),
+                content_type=_content_type(key),
             )
 
     def copy(self, source: str, target: str) -> None:
@@ -163,6 +172,27 @@ class S3Store:
                 object_name=target,
                 source=CopySource(self.bucket, source),
             )
+
+    def begin_write(self, key: str, length: int) -> "S3Writer":
+        retry_unavailable(self.ensure_bucket, _WRITE_RETRY_DELAYS)
+        return S3Writer(self._client, self.bucket, key, length, _content_type(key))
+
+    def delete_leftovers(self, age: timedelta) -> int:
+        """Abort multipart uploads started more than `age` ago (their writer died)."""
+        cutoff = datetime.now(UTC) - age
+        aborted = 0
+        while True:
+            with _translated(self.bucket):
+                listing = self._client._list_multipart_uploads(self.bucket, max_uploads=1000)
+            stale = [u for u in listing.uploads if u.initiated_time and u.initiated_time < cutoff]
+            for upload in stale:
+                with suppress(NotFound), _translated(upload.object_name):
+                    self._client._abort_multipart_upload(
+                        self.bucket, upload.object_name, str(upload.upload_id)
+                    )
+                aborted += 1
+            if not listing.is_truncated or not stale:
+                return aborted
 
     def open(self, key: str) -> BinaryIO:
         with _translated(key):
@@ -231,16 +261,28 @@ class S3Store:
         S3 lifecycle counts whole days. SeaweedFS applies the rule to objects
         written after it is set (as a TTL), so the periodic `delete_older_than`
         stays the mechanism for anything finer or older."""
-        rule = Rule(
-            status=ENABLED,
-            rule_filter=Filter(prefix=""),
-            rule_id="arrayq-expiry",
-            expiration=Expiration(days=days),
-        )
+        rules = [
+            Rule(
+                status=ENABLED,
+                rule_filter=Filter(prefix=""),
+                rule_id="arrayq-expiry",
+                expiration=Expiration(days=days),
+            ),
+            # Parts of an upload whose writer was killed are otherwise kept (and
+            # billed) for ever; the cleanup aborts them sooner where it runs.
+            Rule(
+                status=ENABLED,
+                rule_filter=Filter(prefix=""),
+                rule_id="arrayq-abort-incomplete-uploads",
+                abort_incomplete_multipart_upload=AbortIncompleteMultipartUpload(
+                    days_after_initiation=1
+                ),
+            ),
+        ]
         with _translated(self.bucket):
             try:
                 self._client.set_bucket_lifecycle(
-                    bucket_name=self.bucket, config=LifecycleConfig(rules=[rule])
+                    bucket_name=self.bucket, config=LifecycleConfig(rules=rules)
                 )
             except S3Error as exc:
                 log.warning("%s refused a lifecycle rule: %s", self.endpoint, exc.code)
@@ -264,6 +306,63 @@ class S3Store:
         if failed:
             raise StorageUnavailable(f"could not delete {len(failed)} objects: {failed[0]}")
         return len(requests) - len(errors)
+
+
+class S3Writer:
+    """An object written piece by piece: one PUT when it is small, else a
+    multipart upload sending each full part as it fills."""
+
+    def __init__(self, client: Minio, bucket: str, key: str, length: int, content_type: str):
+        self._client, self._bucket, self._key = client, bucket, key
+        self._length = length
+        self._headers = {"Content-Type": content_type}
+        self._pending = bytearray()
+        self._written = 0
+        self._upload_id: str | None = None
+        self._parts: list[Part] = []
+
+    def write(self, data: bytes | memoryview) -> None:
+        self._pending += data
+        self._written += memoryview(data).nbytes
+        if self._written > self._length:
+            raise ValueError(f"more than the declared {self._length} bytes")
+        while len(self._pending) >= WRITER_PART_SIZE:
+            self._send_part(bytes(self._pending[:WRITER_PART_SIZE]))
+            del self._pending[:WRITER_PART_SIZE]
+
+    def commit(self) -> None:
+        if self._written != self._length:
+            raise ValueError(f"wrote {self._written} bytes, expected {self._length}")
+        with _translated(self._key):
+            if self._upload_id is None:
+                self._client._put_object(
+                    self._bucket, self._key, bytes(self._pending), self._headers
+                )
+                return
+            if self._pending:
+                self._send_part(bytes(self._pending))
+            self._client._complete_multipart_upload(
+                self._bucket, self._key, self._upload_id, self._parts
+            )
+
+    def abort(self) -> None:
+        upload_id, self._upload_id = self._upload_id, None
+        self._pending.clear()
+        if upload_id is not None:
+            with suppress(NotFound, StorageUnavailable), _translated(self._key):
+                self._client._abort_multipart_upload(self._bucket, self._key, upload_id)
+
+    def _send_part(self, data: bytes) -> None:
+        with _translated(self._key):
+            if self._upload_id is None:
+                self._upload_id = self._client._create_multipart_upload(
+                    self._bucket, self._key, dict(self._headers)
+                )
+            number = len(self._parts) + 1
+            etag = self._client._upload_part(
+                self._bucket, self._key, data, None, self._upload_id, number
+            )
+        self._parts.append(Part(number, etag))
 
 
 class _ChunkReader:
@@ -337,11 +436,17 @@ def _translated(key: str) -> Iterator[None]:
     except S3Error as exc:
         if exc.code in _MISSING_CODES:
             raise NotFound(key) from None
+        if exc.code in _FULL_CODES:
+            raise StorageFull(f"object store is full: {exc.code}: {exc.message}") from exc
         raise StorageUnavailable(
             f"object store refused {key!r}: {exc.code}: {exc.message}"
         ) from exc
     except _UNREACHABLE as exc:
         raise StorageUnavailable(f"object store unreachable: {exc}") from exc
+
+
+def _content_type(key: str) -> str:
+    return _CONTENT_TYPES.get(key.rpartition(".")[2], "application/octet-stream")
 
 
 def _pool_manager() -> urllib3.PoolManager:

@@ -52,6 +52,14 @@ class Settings(BaseSettings):
     soft_time_limit_seconds: float = Field(default=3600.0, gt=0)
     hard_time_limit_seconds: float = Field(default=3660.0, gt=0)
     cleanup_interval_seconds: float = Field(default=300.0, gt=0)
+    # With less free space than this in a local storage folder, /readyz reports
+    # storage_full (writes that find no space answer 507 whatever this says).
+    storage_min_free_bytes: int = Field(default=67_108_864, ge=0)
+    # A request body that sends nothing for this long is refused (408), so a
+    # stalled client holds no upload slot, file or memory for ever.
+    body_idle_timeout_seconds: float = Field(default=30.0, gt=0)
+    # Uploads of one tenant in progress at once in one API process (429 beyond).
+    tenant_max_uploads: int = Field(default=32, ge=1)
     # Requests per minute per tenant, shared by all API replicas through Redis;
     # 0 turns the limit off. A tenant may spend `rate_limit_burst` requests at
     # once (0 = the per-minute number).

@@ -3,8 +3,24 @@
 from collections.abc import Iterable, Iterator
 from datetime import timedelta
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import TYPE_CHECKING, BinaryIO, Protocol
 from urllib.parse import unquote, urlsplit
+
+if TYPE_CHECKING:
+    from arrayq.storage.settings import Settings
+
+
+class ObjectWriter(Protocol):
+    """One object written piece by piece. Every call is short (it never waits
+    for the producer), so a slow client holds no thread between pieces."""
+
+    def write(self, data: bytes | memoryview) -> None: ...
+
+    def commit(self) -> None:
+        """Make the object visible, whole; ValueError unless exactly the declared length came."""
+
+    def abort(self) -> None:
+        """Drop what was written; idempotent."""
 
 
 class ObjectStore(Protocol):
@@ -29,6 +45,9 @@ class ObjectStore(Protocol):
         """Make `target` an object with the bytes of `source`, inside the store (no
         bytes through this process); `NotFound` when `source` is missing. Deleting
         either afterwards leaves the other whole."""
+
+    def begin_write(self, key: str, length: int) -> ObjectWriter:
+        """Start an atomic write of `length` bytes fed by `ObjectWriter.write`."""
 
     def open(self, key: str) -> BinaryIO:
         """A readable stream of the whole object. Close it after use."""
@@ -59,15 +78,33 @@ class ObjectStore(Protocol):
     def delete_older_than(self, age: timedelta) -> int:
         """Delete objects last written more than `age` ago; returns how many."""
 
+    def delete_leftovers(self, age: timedelta) -> int:
+        """Remove what writes cut off by a killed process left behind more than
+        `age` ago (temporary files, incomplete multipart uploads); returns how many."""
+
+
+def store_from_settings(settings: "Settings") -> ObjectStore:
+    return resolve_store(
+        settings.storage_url,
+        public_endpoint=settings.s3_public_endpoint,
+        region=settings.s3_region,
+        min_free_bytes=settings.storage_min_free_bytes,
+    )
+
 
 def resolve_store(
-    url: str, *, public_endpoint: str | None = None, region: str = "us-east-1"
+    url: str,
+    *,
+    public_endpoint: str | None = None,
+    region: str = "us-east-1",
+    min_free_bytes: int = 0,
 ) -> ObjectStore:
     """`file://DIR` (relative or absolute) or `s3://ACCESS:SECRET@host:port/bucket`."""
     if url.startswith("file://"):
         from arrayq.storage.local import LocalStore
 
-        return LocalStore(Path(unquote(url.removeprefix("file://"))))
+        root = Path(unquote(url.removeprefix("file://")))
+        return LocalStore(root, min_free_bytes=min_free_bytes)
     parts = urlsplit(url)
     if parts.scheme == "s3":
         from arrayq.storage.s3 import S3Store

@@ -12,7 +12,7 @@ from celery import current_app
 from arrayq.storage.jobs import JobStore
 from arrayq.storage.redis_client import connect
 from arrayq.storage.settings import get_settings
-from arrayq.storage.stores import resolve_store
+from arrayq.storage.stores import store_from_settings
 from arrayq.worker.enqueue import release_sender
 from arrayq.worker.ops import load_ops
 from arrayq.worker.runner import WorkerContext
@@ -39,11 +39,7 @@ def build_context() -> WorkerContext:
             tombstone_ttl_seconds=settings.tombstone_ttl_seconds,
             max_active=settings.tenant_max_active,
         ),
-        store=resolve_store(
-            settings.storage_url,
-            public_endpoint=settings.s3_public_endpoint,
-            region=settings.s3_region,
-        ),
+        store=store_from_settings(settings),
         worker_name=f"arrayq-{os.getppid()}@{socket.gethostname()}",
     )
     context.jobs.on_release = release_sender(current_app, settings)

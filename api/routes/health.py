@@ -3,7 +3,7 @@ from starlette.concurrency import run_in_threadpool
 
 from arrayq.api.deps import BackendsDep
 from arrayq.api.responses import JSONBody
-from arrayq.storage.errors import ArrayqError
+from arrayq.storage.errors import ArrayqError, StorageFull
 
 router = APIRouter(tags=["health"])
 
@@ -13,7 +13,9 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", summary="Readiness: Redis and the object store are reachable")
+@router.get(
+    "/readyz", summary="Readiness: Redis and the object store are reachable, the store not full"
+)
 async def readyz(backends: BackendsDep) -> JSONBody:
     checks = {"redis": "ok", "storage": "ok"}
     try:
@@ -22,6 +24,8 @@ async def readyz(backends: BackendsDep) -> JSONBody:
         checks["redis"] = f"unavailable: {exc}"
     try:
         await run_in_threadpool(backends.store.check)
+    except StorageFull as exc:
+        checks["storage"] = f"full: {exc}"
     except ArrayqError as exc:
         checks["storage"] = f"unavailable: {exc}"
     ready = all(value == "ok" for value in checks.values())

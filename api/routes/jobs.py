@@ -46,6 +46,7 @@ async def create_job(
         settings.max_input_bytes,
         max_depth=settings.max_json_depth,
         max_values=settings.max_json_values,
+        idle_seconds=settings.body_idle_timeout_seconds,
     )
     if not isinstance(body, dict):
         raise ApiError(422, "validation_error", "the body must be a JSON object")
