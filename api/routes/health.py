@@ -13,9 +13,7 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get(
-    "/readyz", summary="Readiness: Redis and the object store are reachable, the store not full"
-)
+@router.get("/readyz", summary="Readiness: Redis and the store reachable, the store not full")
 async def readyz(backends: BackendsDep) -> JSONBody:
     checks = {"redis": "ok", "storage": "ok"}
     try:

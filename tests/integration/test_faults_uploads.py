@@ -133,7 +133,8 @@ def test_stalled_uploads_freeze_nothing_and_time_out(slow):
         assert time.monotonic() - opened < IDLE, "too slow to measure before the idle timeout"
     p99 = statistics.quantiles(latencies, n=100)[98]
     print(
-        f"200 stalled uploads: p50 {statistics.median(latencies) * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms"
+        f"200 stalled uploads: p50 {statistics.median(latencies) * 1000:.1f} ms, "
+        f"p99 {p99 * 1000:.1f} ms"
     )
     assert p99 < 0.100
 
