@@ -30,6 +30,9 @@ from arrayq.worker.runner import WorkerContext
 
 log = logging.getLogger(__name__)
 SWEEP_SECONDS = 5.0
+# A write still unfinished after this long was cut off (its process died): body
+# idle timeouts and op time limits end every live write far sooner.
+LEFTOVER_AGE = timedelta(hours=1)
 
 
 def sweep_seconds(settings: Settings) -> float:
@@ -157,3 +160,6 @@ class Maintenance(threading.Thread):
         deleted = self.ctx.store.delete_older_than(ttl)
         if deleted:
             log.info("deleted %d expired objects", deleted)
+        leftovers = self.ctx.store.delete_leftovers(LEFTOVER_AGE)
+        if leftovers:
+            log.info("removed %d leftovers of writes cut off by a killed process", leftovers)
