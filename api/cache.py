@@ -36,12 +36,12 @@ def serve_hit(backends: Backends, new: NewJob) -> Created | None:
     if source is None:
         return None
     try:
-        copied = _copy_result(backends, source, new.id)
+        result, copied = _copy_result(backends, source, new.id)
     except NotFound:  # the source's result is gone: the entry is stale
         backends.jobs.drop_cache_entry(new.cache_key, source.id)
         return None
     try:
-        created = backends.jobs.create_cached(new, source)
+        created = backends.jobs.create_cached(new, source, result=result)
     except BaseException:
         _delete(backends, copied)
         raise
@@ -50,25 +50,28 @@ def serve_hit(backends: Backends, new: NewJob) -> Created | None:
     return created
 
 
-def result_objects(job: Job) -> list[str]:
-    """The object keys holding a succeeded job's result."""
-    formats = ["npy", "png"] if (job.result or {}).get("kind") == "image" else ["npy"]
-    return [keys.result_object(job.tenant, job.id, fmt) for fmt in formats]
-
-
-def _copy_result(backends: Backends, source: Job, job_id: str) -> list[str]:
+def _copy_result(backends: Backends, source: Job, job_id: str) -> tuple[dict, list[str]]:
+    """Copies of the source's result objects under the new job's own keys, and
+    the result record that points at them."""
+    facts = source.facts
+    assert facts is not None
     copied: list[str] = []
-    target_job = dataclasses.replace(source, id=job_id)
+    outputs = {}
     try:
-        for source_key, target_key in zip(
-            result_objects(source), result_objects(target_job), strict=True
-        ):
-            backends.store.copy(source_key, target_key)
-            copied.append(target_key)
+        for name, out in facts.outputs.items():
+            key = keys.output_object(source.tenant, job_id, job_id, name, "npy")
+            backends.store.copy(out.key, key)
+            copied.append(key)
+            png_key = None
+            if out.png_key:
+                png_key = keys.output_object(source.tenant, job_id, job_id, name, "png")
+                backends.store.copy(out.png_key, png_key)
+                copied.append(png_key)
+            outputs[name] = dataclasses.replace(out, key=key, png_key=png_key)
     except BaseException:
         _delete(backends, copied)
         raise
-    return copied
+    return dataclasses.replace(facts, outputs=outputs).record(), copied
 
 
 def _delete(backends: Backends, object_keys: list[str]) -> None:

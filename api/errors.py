@@ -10,6 +10,7 @@ from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
+from arrayq.api.negotiation import NotAcceptable
 from arrayq.api.responses import JSONBody
 from arrayq.storage.errors import (
     ArrayqError,
@@ -47,6 +48,7 @@ class ApiError(ArrayqError):
 STATUS_BY_ERROR: dict[type[ArrayqError], int] = {
     NotFound: 404,
     Expired: 410,
+    NotAcceptable: 406,
     Conflict: 409,
     InvalidArray: 422,
     InvalidTtl: 422,

@@ -6,6 +6,7 @@ import orjson
 from starlette.responses import FileResponse, Response
 
 NPY_MEDIA_TYPE = "application/x-npy"
+NPZ_MEDIA_TYPE = "application/x-npz"
 
 
 class JSONBody(Response):

@@ -1,11 +1,15 @@
-"""Serving a finished job's result in the negotiated format."""
+"""Carrying out a negotiation plan: the response for a finished job's result.
+
+`negotiation.plan()` decides; the functions here only read the store and shape
+the response for the plan they are given.
+"""
 
 import hashlib
 import re
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import numpy as np
 from starlette.requests import Request
@@ -14,12 +18,27 @@ from starlette.responses import RedirectResponse, Response, StreamingResponse
 from arrayq.api import signing
 from arrayq.api.backends import Backends
 from arrayq.api.errors import ApiError
-from arrayq.api.negotiation import Format
+from arrayq.api.negotiation import (
+    Ask,
+    File,
+    Format,
+    Inline,
+    NotAcceptable,
+    Npz,
+    Plan,
+    Redirect,
+    Render,
+    SeeOther,
+    Sliced,
+    Stream,
+    links,
+    plan,
+)
 from arrayq.api.ranges import parse_ranges
-from arrayq.api.responses import NPY_MEDIA_TYPE, NpyFileResponse
-from arrayq.storage import codecs, colormaps, keys, slicing
-from arrayq.storage.errors import TooLarge
+from arrayq.api.responses import NPY_MEDIA_TYPE, NPZ_MEDIA_TYPE, NpyFileResponse
+from arrayq.storage import codecs, colormaps, npz, slicing
 from arrayq.storage.jobs import Job, JobStatus
+from arrayq.storage.results import OutputFacts, ResultFacts, result_formats
 
 
 @dataclass(frozen=True)
@@ -29,80 +48,96 @@ class RenderOptions:
     vmax: float | None = None
 
 
-def require_succeeded(job: Job) -> dict:
-    """The job's result description; 409 (with the job) unless it succeeded."""
-    if job.status != JobStatus.SUCCEEDED or job.result is None:
+@dataclass(frozen=True)
+class ResultRequest:
+    """What a result route was asked, besides the job."""
+
+    fmt: Format | None
+    output: str | None = None
+    redirect: bool = True
+    render: RenderOptions = RenderOptions()
+    range_header: str | None = None
+    slice_text: str | None = None
+
+
+def require_succeeded(job: Job) -> ResultFacts:
+    """The job's result facts; 409 (with the job) unless it succeeded."""
+    facts = job.facts
+    if job.status != JobStatus.SUCCEEDED or facts is None:
         if job.status == JobStatus.FAILED:
             message = f"job {job.id} failed; it has no result"
         else:
             message = f"job {job.id} is {job.status.value}; the result is not ready"
         raise ApiError(409, "result_not_ready", message, job=job.document())
-    return job.result
+    return facts
 
 
-def format_links(job: Job) -> dict[str, str]:
-    base = f"/jobs/{job.id}/result"
-    formats = (job.result or {}).get("formats", [])
-    links = {fmt: f"{base}?format={fmt}" for fmt in formats}
-    links["url"] = f"{base}/url"
-    return links
+def result_response(backends: Backends, job: Job, asked: ResultRequest) -> Response:
+    facts = require_succeeded(job)
+    ask = Ask(
+        job_id=job.id,
+        fmt=asked.fmt,
+        output=asked.output,
+        slice_text=asked.slice_text,
+        redirect=asked.redirect,
+        local=_is_local(backends),
+        inline_max_bytes=backends.settings.inline_max_bytes,
+        max_slice_bytes=backends.settings.max_input_bytes,
+    )
+    return carry_out(backends, job, plan(facts, ask), asked)
 
 
-def not_acceptable(job: Job, message: str) -> ApiError:
-    return ApiError(406, "not_acceptable", message, links=format_links(job))
+def _is_local(backends: Backends) -> bool:
+    return backends.store.local_path("results") is not None
 
 
-def result_response(
-    backends: Backends,
-    job: Job,
-    fmt: Format,
-    *,
-    redirect: bool = True,
-    render: RenderOptions | None = None,
-    range_header: str | None = None,
-    slice_text: str | None = None,
-) -> Response:
-    result = require_succeeded(job)
-    if slice_text is not None:
-        return sliced_response(backends, job, fmt, slice_text, render or RenderOptions())
-    if fmt == Format.AUTO:
-        if "json" in result["formats"]:
-            fmt = Format.JSON
-        else:
-            return RedirectResponse(f"/jobs/{job.id}/result?format=npy", status_code=303)
-    if fmt == Format.JSON:
-        return json_response(backends, job)
-    if fmt == Format.PNG:
-        return png_response(backends, job, render or RenderOptions())
-    return npy_response(backends, job, redirect=redirect, range_header=range_header)
+def carry_out(backends: Backends, job: Job, chosen: Plan, asked: ResultRequest) -> Response:
+    match chosen:
+        case SeeOther(location):
+            return RedirectResponse(location, status_code=303)
+        case Inline(outputs, several):
+            return json_response(backends, outputs, several)
+        case File(out):
+            return local_npy_response(backends, out, job.id, asked)
+        case Redirect(out):
+            ttl = timedelta(seconds=backends.settings.url_ttl_seconds)
+            return RedirectResponse(backends.store.presigned_url(out.key, ttl), status_code=307)
+        case Stream(out):
+            return streamed_npy_response(backends, out, asked.range_header)
+        case Npz(outputs):
+            return npz_response(backends, job, outputs)
+        case Render(out, mode):
+            return png_response(backends, out, mode, asked.render)
+        case Sliced():
+            return sliced_response(backends, chosen, asked.render)
+    raise AssertionError(f"unknown plan {chosen!r}")
 
 
-def json_response(backends: Backends, job: Job) -> Response:
-    if "json" not in job.result["formats"]:
-        raise not_acceptable(
-            job,
-            f"the result takes {job.result['nbytes']} bytes, over the inline JSON limit of "
-            f"{backends.settings.inline_max_bytes}; ask for application/x-npy or the URL",
-        )
-    array = load_result(backends, job)
+def json_response(backends: Backends, outputs: tuple[OutputFacts, ...], several: bool) -> Response:
+    if not several:
+        content = codecs.encode_array_json(load_output(backends, outputs[0]))
+    else:
+        members = [
+            b'"' + out.name.encode() + b'":' + codecs.encode_array_json(load_output(backends, out))
+            for out in outputs
+        ]
+        content = b'{"outputs":{' + b",".join(members) + b"}}"
     return Response(
-        codecs.encode_array_json(array),
-        media_type="application/json",
-        headers={"ETag": _etag(job, "json")},
+        content, media_type="application/json", headers={"ETag": _etag(outputs, "json")}
     )
 
 
-def png_response(backends: Backends, job: Job, render: RenderOptions) -> Response:
-    if "png" not in job.result["formats"]:
-        raise not_acceptable(job, f"no PNG for a result of shape {job.result['shape']}")
-    if job.result["kind"] == "image":
-        with backends.store.open(keys.result_object(job.tenant, job.id, "png")) as stream:
+def png_response(
+    backends: Backends, out: OutputFacts, mode: str, render: RenderOptions
+) -> Response:
+    if mode == "stored" and out.png_key:
+        with backends.store.open(out.png_key) as stream:
             content = stream.read()
-        etag = _etag(job, "png")
+        etag = _etag((out,), "png")
     else:
-        image = _render(load_result(backends, job), render)
-        content = codecs.encode_png(image)
-        etag = _etag(job, f"png-{render.cmap}-{render.vmin}-{render.vmax}")
+        array = load_output(backends, out)
+        content = codecs.encode_png(array if mode == "encode" else _render(array, render))
+        etag = _etag((out,), f"png-{render.cmap}-{render.vmin}-{render.vmax}")
     return Response(content, media_type="image/png", headers={"ETag": etag})
 
 
@@ -113,136 +148,161 @@ def _render(array: np.ndarray, render: RenderOptions) -> np.ndarray:
         raise ApiError(422, "invalid_render_options", str(exc)) from exc
 
 
-def npy_response(
-    backends: Backends, job: Job, *, redirect: bool, range_header: str | None = None
-) -> Response:
-    key = keys.result_object(job.tenant, job.id, "npy")
-    path = backends.store.local_path(key)
-    if path is not None:
-        return local_npy_response(backends, job, path, range_header)
-    if redirect:
-        ttl = timedelta(seconds=backends.settings.url_ttl_seconds)
-        return RedirectResponse(backends.store.presigned_url(key, ttl), status_code=307)
-    return streamed_npy_response(backends, job, key, range_header)
-
-
 def local_npy_response(
-    backends: Backends, job: Job, path: Path, range_header: str | None
+    backends: Backends, out: OutputFacts, job_id: str, asked: ResultRequest
 ) -> Response:
-    if not path.is_file():
+    path = backends.store.local_path(out.key)
+    if path is None or not path.is_file():
         raise ApiError(404, "not_found", "the result is no longer stored")
-    parse_ranges(range_header, path.stat().st_size)  # a bad Range gets a JSON error
+    parse_ranges(asked.range_header, path.stat().st_size)  # a bad Range gets a JSON error
+    name = f"{job_id}.npy" if asked.output is None else f"{job_id}-{asked.output}.npy"
     prefix = backends.settings.accel_redirect_prefix
     if prefix is not None:
-        return accel_redirect_response(prefix + keys.result_object(job.tenant, job.id), job.id)
+        return accel_redirect_response(prefix + out.key, name)
     return NpyFileResponse(
-        path,
-        media_type=NPY_MEDIA_TYPE,
-        filename=f"{job.id}.npy",
-        headers={"ETag": _etag(job, "npy")},
+        path, media_type=NPY_MEDIA_TYPE, filename=name, headers={"ETag": _etag((out,), "npy")}
     )
 
 
-def accel_redirect_response(uri: str, job_id: str) -> Response:
+def accel_redirect_response(uri: str, filename: str) -> Response:
     """No body: nginx in front sends the file from its internal location (Range
-    included), with this response's type and disposition. The URI holds ids only."""
+    included), with this response's type and disposition. The URI holds ids and
+    output names only."""
     return Response(
         status_code=200,
         media_type=NPY_MEDIA_TYPE,
         headers={
             "X-Accel-Redirect": uri,
-            "Content-Disposition": f'attachment; filename="{job_id}.npy"',
+            "Content-Disposition": f'attachment; filename="{filename}"',
         },
     )
 
 
 def streamed_npy_response(
-    backends: Backends, job: Job, key: str, range_header: str | None
+    backends: Backends, out: OutputFacts, range_header: str | None
 ) -> Response:
     """The object streamed through the API, memory bounded, with a single byte
     range honoured (several ranges get the whole object, as RFC 9110 allows)."""
-    size = backends.store.size(key)
+    size = backends.store.size(out.key)
     ranges = parse_ranges(range_header, size)
-    headers = {"ETag": _etag(job, "npy"), "Accept-Ranges": "bytes"}
+    headers = {"ETag": _etag((out,), "npy"), "Accept-Ranges": "bytes"}
     start, end, status = 0, size, 200
     if len(ranges) == 1:
         (start, end), status = ranges[0], 206
         headers["Content-Range"] = f"bytes {start}-{end - 1}/{size}"
     headers["Content-Length"] = str(end - start)
     return StreamingResponse(
-        backends.store.iter_range(key, start, end - start),
+        backends.store.iter_range(out.key, start, end - start),
         status_code=status,
         media_type=NPY_MEDIA_TYPE,
         headers=headers,
     )
 
 
-def sliced_response(
-    backends: Backends, job: Job, fmt: Format, slice_text: str, render: RenderOptions
-) -> Response:
-    """A sub-array in any format, read without loading the whole result."""
-    result = job.result
-    index = slicing.parse_slice(slice_text, result["shape"])
-    itemsize = np.dtype(result["dtype"]).itemsize
-    nbytes = slicing.sliced_nbytes(result["shape"], itemsize, index)
+def npz_response(backends: Backends, job: Job, outputs: tuple[OutputFacts, ...]) -> Response:
+    """Every output in one uncompressed .npz, its headers computed from the
+    recorded sizes and CRCs and its data streamed from the store."""
+    entries = [npz.Entry(out.name, *_size_and_crc(backends, out)) for out in outputs]
+    parts = npz.layout(entries)
+    keys_by_name = {out.name: out.key for out in outputs}
+    return StreamingResponse(
+        _npz_chunks(backends, parts, keys_by_name),
+        media_type=NPZ_MEDIA_TYPE,
+        headers={
+            "Content-Length": str(npz.size(parts)),
+            "ETag": _etag(outputs, "npz"),
+            "Content-Disposition": f'attachment; filename="{job.id}.npz"',
+        },
+    )
+
+
+def _npz_chunks(
+    backends: Backends, parts: list[npz.Part], keys_by_name: dict[str, str]
+) -> Iterator[bytes]:
+    for part in parts:
+        if part.entry is None:
+            yield part.data
+        else:
+            yield from backends.store.iter_range(keys_by_name[part.entry.name], 0, part.length)
+
+
+def _size_and_crc(backends: Backends, out: OutputFacts) -> tuple[int, int]:
+    """Recorded by the worker; computed by one read for results stored before."""
+    if out.size and out.crc32 is not None:
+        return out.size, out.crc32
+    import zlib
+
+    crc, size = 0, 0
+    for chunk in backends.store.iter_range(out.key, 0, backends.store.size(out.key)):
+        crc, size = zlib.crc32(chunk, crc), size + len(chunk)
+    return size, crc
+
+
+def sliced_response(backends: Backends, chosen: Sliced, render: RenderOptions) -> Response:
+    """A sub-array, read without loading the whole output."""
+    out = chosen.output
     limit = backends.settings.max_input_bytes
-    if nbytes > limit:
-        raise TooLarge(f"the slice takes {nbytes} bytes, over the limit of {limit}; slice less")
-    if fmt == Format.AUTO:
-        fmt = Format.JSON if nbytes <= backends.settings.inline_max_bytes else Format.NPY
-    if fmt == Format.JSON and nbytes > backends.settings.inline_max_bytes:
-        raise not_acceptable(job, f"the slice takes {nbytes} bytes, over the inline JSON limit")
-    key = keys.result_object(job.tenant, job.id, "npy")
-    array = slicing.read_slice(backends.store, key, index, max_bytes=limit)
-    headers = {"ETag": _etag(job, f"slice-{slicing.canonical(index)}")}
-    if fmt == Format.JSON:
+    array = slicing.read_slice(backends.store, out.key, chosen.index, max_bytes=limit)
+    headers = {"ETag": _etag((out,), f"slice-{slicing.canonical(chosen.index)}")}
+    if chosen.fmt == Format.JSON:
         return Response(
             codecs.encode_array_json(array), media_type="application/json", headers=headers
         )
-    if fmt == Format.PNG:
-        return Response(
-            codecs.encode_png(_sliced_image(job, array, render)),
-            media_type="image/png",
-            headers=headers,
-        )
+    if chosen.fmt == Format.PNG:
+        image = array if chosen.png_mode == "encode" else _render(array, render)
+        return Response(codecs.encode_png(image), media_type="image/png", headers=headers)
     content = b"".join(codecs.npy_chunks(array))  # one copy: join takes the views as they are
     return Response(content, media_type=NPY_MEDIA_TYPE, headers=headers)
 
 
-def _sliced_image(job: Job, array: np.ndarray, render: RenderOptions) -> np.ndarray:
-    if job.result["kind"] == "image" and codecs.is_image(array):
-        return array
-    if array.ndim == 2 and array.dtype.kind in "biuf":
-        return _render(array, render)
-    raise not_acceptable(job, f"no PNG for a slice of shape {list(array.shape)}")
-
-
-def load_result(backends: Backends, job: Job) -> np.ndarray:
-    with backends.store.open(keys.result_object(job.tenant, job.id, "npy")) as stream:
+def load_output(backends: Backends, out: OutputFacts) -> np.ndarray:
+    with backends.store.open(out.key) as stream:
         return codecs.read_npy(stream, max_bytes=backends.settings.max_result_bytes)
 
 
-def download_link(backends: Backends, job: Job, request: Request) -> dict[str, str]:
-    require_succeeded(job)
+def download_link(
+    backends: Backends, job: Job, request: Request, output: str | None = None
+) -> dict[str, str]:
+    facts = require_succeeded(job)
+    out = _linked_output(job, facts, output, backends.settings.inline_max_bytes)
     ttl = backends.settings.url_ttl_seconds
     expires = int(time.time()) + ttl
-    key = keys.result_object(job.tenant, job.id, "npy")
-    url = backends.store.presigned_url(key, timedelta(seconds=ttl))
+    url = backends.store.presigned_url(out.key, timedelta(seconds=ttl))
     if url is None:
-        signature = signing.sign(backends.signing_secret(), job.id, expires)
-        url = f"{str(request.base_url).rstrip('/')}/files/{job.id}?exp={expires}&sig={signature}"
+        subject = signing.subject(job.id, output)
+        signature = signing.sign(backends.signing_secret(), subject, expires)
+        path = f"/files/{job.id}" if output is None else f"/files/{job.id}/{output}"
+        url = f"{str(request.base_url).rstrip('/')}{path}?exp={expires}&sig={signature}"
     expires_at = datetime.fromtimestamp(expires, UTC).isoformat().replace("+00:00", "Z")
     return {"url": url, "expires_at": expires_at}
+
+
+def _linked_output(
+    job: Job, facts: ResultFacts, output: str | None, inline_max_bytes: int
+) -> OutputFacts:
+    if output is not None:
+        return facts.output(output)
+    if facts.multi:
+        ask = Ask(job_id=job.id, fmt=Format.AUTO, inline_max_bytes=inline_max_bytes)
+        raise NotAcceptable(
+            "a job with several outputs has one download link per output",
+            links(ask, result_formats(facts, inline_max_bytes), facts),
+        )
+    return next(iter(facts.outputs.values()))
 
 
 _ETAG_SAFE = re.compile(r"[A-Za-z0-9._:,+-]*")
 
 
-def _etag(job: Job, variant: str) -> str:
-    """A quoted ETag naming the result's content (so a cache hit has its source's
-    ETag), or the job for results recorded before content digests; a variant with
-    anything but plain ASCII is hashed, so no request text reaches a header as is."""
+def _etag(outputs: tuple[OutputFacts, ...], variant: str) -> str:
+    """A quoted ETag from the stored files (so equal results have equal tags); a
+    variant with anything but plain ASCII is hashed, so no request text reaches
+    a header as is."""
     if not _ETAG_SAFE.fullmatch(variant):
         variant = hashlib.sha256(variant.encode("utf-8", "surrogatepass")).hexdigest()[:32]
-    content = job.digests.get("result", "")[:32] or job.id
-    return f'"{content}-{variant}"'
+    identity = "".join(
+        f"{out.crc32:08x}{out.size:x}" if out.crc32 is not None else out.key for out in outputs
+    )
+    if len(identity) > 32 or not _ETAG_SAFE.fullmatch(identity):
+        identity = hashlib.sha256(identity.encode()).hexdigest()[:32]
+    return f'"{identity}-{variant}"'

@@ -9,7 +9,13 @@ import hmac
 import time
 
 
+def subject(job_id: str, output: str | None = None) -> str:
+    """What a link is for: a job's only result, or one named output."""
+    return job_id if output is None else f"{job_id}/{output}"
+
+
 def sign(secret: bytes, job_id: str, expires: int) -> str:
+    """`job_id` is a `subject()`."""
     message = f"{job_id}:{expires}".encode()
     return hmac.new(secret, message, hashlib.sha256).hexdigest()
 

@@ -14,9 +14,10 @@ from starlette.responses import Response, StreamingResponse
 from arrayq.api.backends import Backends
 from arrayq.api.responses import JSONBody
 from arrayq.api.results import require_succeeded
-from arrayq.storage import codecs, keys
+from arrayq.storage import codecs
 from arrayq.storage.errors import NotFound
 from arrayq.storage.jobs import Job
+from arrayq.storage.results import SINGLE
 from arrayq.storage.stores import ObjectStore
 from arrayq.storage.zarr_view import ChunkSpan, ZarrLayout, parse_key
 
@@ -34,14 +35,14 @@ class NoZarrView(NotFound):
 def zarr_response(backends: Backends, job: Job, key: str, *, head: bool = False) -> Response:
     """The answer to `GET`/`HEAD /jobs/{id}/result.zarr/{key}`."""
     indices = parse_key(key)  # an unknown key is 404 before any store access
-    result = require_succeeded(job)
-    if result.get("kind") == "outputs":
-        names = ", ".join(sorted(result.get("outputs", {})))
+    facts = require_succeeded(job)
+    if facts.multi:
+        names = ", ".join(sorted(facts.outputs))
         raise NoZarrView(
             f"job {job.id} has several outputs ({names}); "
             f"read one at /jobs/{job.id}/outputs/{{name}}.zarr"
         )
-    object_key = keys.result_object(job.tenant, job.id, "npy")
+    object_key = facts.outputs[SINGLE].key
     layout = stored_layout(backends.store, object_key)
     if indices is None:
         return JSONBody(layout.metadata(), headers={"ETag": f'"{job.id}-zarr"'})

@@ -11,6 +11,7 @@ import base64
 import io
 import math
 import struct
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
@@ -381,6 +382,14 @@ def npy_chunks(arr: np.ndarray, chunk_bytes: int = 8 << 20) -> Iterator[bytes | 
         yield buffer[start : start + chunk_bytes]
 
 
+def npy_crc32(arr: np.ndarray) -> int:
+    """CRC-32 of the .npy file of `arr` (as a zip entry needs), without a copy."""
+    crc = 0
+    for chunk in npy_chunks(arr):
+        crc = zlib.crc32(chunk, crc)
+    return crc
+
+
 def read_npy_header(stream: BinaryIO, *, max_bytes: int) -> NpyHeader:
     """Read and validate the magic and header only; the data is left in the stream."""
     magic = _read_exact(stream, len(_NPY_MAGIC) + 2)
@@ -462,9 +471,13 @@ def _read_into(stream: BinaryIO, target: memoryview) -> None:
 
 def is_image(array: np.ndarray) -> bool:
     """A uint8 HxW (gray), HxWx3 (RGB) or HxWx4 (RGBA) array."""
-    gray = array.ndim == 2
-    color = array.ndim == 3 and array.shape[2] in (3, 4)
-    return array.dtype == np.uint8 and (gray or color)
+    return is_image_shape(array.dtype.name, array.shape)
+
+
+def is_image_shape(dtype: str, shape: tuple[int, ...]) -> bool:
+    gray = len(shape) == 2
+    color = len(shape) == 3 and shape[2] in (3, 4)
+    return dtype == "uint8" and (gray or color)
 
 
 def encode_png(image: np.ndarray, *, compress_level: int = PNG_COMPRESS_LEVEL) -> bytes:

@@ -20,7 +20,7 @@ import orjson
 import redis
 import redis.asyncio
 
-from arrayq.storage import fairshare, keys
+from arrayq.storage import fairshare, keys, results
 from arrayq.storage.errors import Conflict, Expired, IdempotencyMismatch, NotFound
 from arrayq.storage.redis_client import translate_redis_errors
 from arrayq.storage.stats import DURATION_BUCKETS
@@ -282,8 +282,24 @@ class Job:
             inline=orjson.loads(fields["inline"]) if fields.get("inline") else {},
         )
 
+    @property
+    def facts(self) -> results.ResultFacts | None:
+        """What the result is, per output (None until the job has succeeded)."""
+        if self.result is None:
+            return None
+        return results.from_record(self.result, tenant=self.tenant, job_id=self.id)
+
     def document(self) -> dict[str, Any]:
         base = f"/jobs/{self.id}"
+        facts = self.facts
+        links = {
+            "self": base,
+            "result": f"{base}/result",
+            "url": f"{base}/result/url",
+            "events": f"{base}/events",
+        }
+        if facts is not None and facts.multi:
+            links["outputs"] = {name: f"{base}/outputs/{name}" for name in facts.outputs}
         return {
             "id": self.id,
             "op": self.op,
@@ -295,15 +311,10 @@ class Job:
             "finished_at": self.finished_at,
             "attempts": self.attempts,
             "error": self.error,
-            "result": self.result,
+            "result": None if facts is None else results.document_view(facts),
             "expires_at": iso_time(self.expires_ts) if self.expires_ts is not None else None,
             "cached_from": self.cached_from,
-            "links": {
-                "self": base,
-                "result": f"{base}/result",
-                "url": f"{base}/result/url",
-                "events": f"{base}/events",
-            },
+            "links": links,
         }
 
 
@@ -424,11 +435,14 @@ class JobStore:
         ttl_seconds: int,
         tombstone_ttl_seconds: int = 2_592_000,
         max_active: int = 0,
+        inline_max_bytes: int | None = None,
     ) -> None:
         self.redis = client
         self.ttl = ttl_seconds
         self.tombstone_ttl = tombstone_ttl_seconds
         self.max_active = max_active
+        if inline_max_bytes is not None:
+            results.set_inline_limit(inline_max_bytes)
         # Called with the (job id, op) pairs that a transition moved from a
         # backlog onto the queue, to send their broker messages.
         self.on_release: Callable[[list[tuple[str, str]]], None] | None = None
@@ -480,7 +494,9 @@ class JobStore:
         backlog = {} if admitted == [1] else {"backlog": "1"}
         return Created(Job.from_hash({**fields, "seq": detail, **backlog}), created=True)
 
-    def create_cached(self, new: NewJob, source: Job) -> Created:
+    def create_cached(
+        self, new: NewJob, source: Job, result: dict[str, Any] | None = None
+    ) -> Created:
         """Record a job final at once with the cached result of `source`: created,
         then moved to succeeded by the same guarded transition as a run, so it
         expires, is listed and is counted (as a cache hit, too) like any job."""
@@ -492,7 +508,7 @@ class JobStore:
             allowed=(JobStatus.QUEUED,),
             to=JobStatus.SUCCEEDED,
             fields={
-                "result": orjson.dumps(source.result).decode(),
+                "result": orjson.dumps(result or source.result).decode(),
                 "digests": orjson.dumps(source.digests).decode(),
                 "cached_from": source.id,
                 "progress": "1",
@@ -651,9 +667,9 @@ class JobStore:
             )
         if code == -3:
             raise Conflict(f"gave up after {detail} attempts: the worker died each time")
-        return (
-            Job.from_hash(dict(zip(detail[::2], detail[1::2], strict=True))) if code == 1 else None
-        )
+        if code != 1:
+            return None
+        return Job.from_hash(dict(zip(detail[::2], detail[1::2], strict=True)))
 
     def succeed(
         self,
@@ -684,8 +700,12 @@ class JobStore:
         message: str,
         run_id: str = "",
         allowed: tuple[JobStatus, ...] = (JobStatus.RUNNING,),
+        traceback: str | None = None,
     ) -> bool:
-        error = orjson.dumps({"type": error_type, "message": message}).decode()
+        details = {"type": error_type, "message": message}
+        if traceback:
+            details["traceback"] = traceback
+        error = orjson.dumps(details).decode()
         return self._change(
             job_id,
             allowed=allowed,

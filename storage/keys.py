@@ -171,8 +171,25 @@ def job_object_prefixes(tenant: str, job_id: str) -> list[str]:
     return [inputs_prefix(tenant, job_id), f"results/{tenant_prefix(tenant)}/{job_id}"]
 
 
-def result_object(tenant: str, job_id: str, fmt: str = "npy") -> str:
+def legacy_result_object(tenant: str, job_id: str, fmt: str = "npy") -> str:
+    """Where results were kept before each run wrote under its own key (still read)."""
     return f"results/{tenant_prefix(tenant)}/{job_id}.{fmt}"
+
+
+def results_prefix(tenant: str, job_id: str) -> str:
+    """Every run's result objects of one job."""
+    return f"results/{tenant_prefix(tenant)}/{job_id}/"
+
+
+def run_prefix(tenant: str, job_id: str, run_id: str) -> str:
+    """The result objects one run wrote; only the succeeding run's are kept."""
+    return f"{results_prefix(tenant, job_id)}{run_id}/"
+
+
+def output_object(tenant: str, job_id: str, run_id: str, output: str, fmt: str = "npy") -> str:
+    """One output of one run. Output names come from the op registry, which
+    allows identifiers only (`storage.results.check_output_names`)."""
+    return f"{run_prefix(tenant, job_id, run_id)}{output}.{fmt}"
 
 
 def upload_object(tenant: str, upload_id: str) -> str:

@@ -77,14 +77,18 @@ def canonical(index: Index) -> str:
     )
 
 
-def sliced_nbytes(shape: Sequence[int], itemsize: int, index: Index) -> int:
-    """Bytes of the sub-array, computed from the shape alone."""
+def sliced_shape(shape: Sequence[int], index: Index) -> tuple[int, ...]:
+    """Shape of the sub-array, computed from the shape alone."""
     dims = [
         len(range(*item.indices(size))) if isinstance(item, slice) else None
         for item, size in zip(index, shape, strict=False)
     ]
-    kept = [d for d in dims if d is not None] + list(shape[len(index) :])
-    return math.prod(kept) * itemsize
+    return (*(d for d in dims if d is not None), *shape[len(index) :])
+
+
+def sliced_nbytes(shape: Sequence[int], itemsize: int, index: Index) -> int:
+    """Bytes of the sub-array, computed from the shape alone."""
+    return math.prod(sliced_shape(shape, index)) * itemsize
 
 
 def read_slice(store: ObjectStore, key: str, index: Index, *, max_bytes: int) -> np.ndarray:

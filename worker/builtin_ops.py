@@ -106,6 +106,48 @@ def svd(params: NoParams, progress: Progress, *, x: np.ndarray) -> np.ndarray:
     return np.linalg.svd(x, compute_uv=False)
 
 
+@op("eigh", inputs=["x"], outputs=["eigenvalues", "eigenvectors"])
+def eigh(params: NoParams, progress: Progress, *, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Eigenvalues (ascending) and eigenvectors (columns) of a symmetric matrix."""
+    if x.ndim != 2 or x.shape[0] != x.shape[1]:
+        raise ValueError(f"eigh needs a square 2-D array, got shape {list(x.shape)}")
+    values, vectors = np.linalg.eigh(x)
+    return values, vectors
+
+
+class HistogramParams(_Params):
+    bins: int = Field(default=10, ge=1, le=10_000_000)
+    range: tuple[FiniteFloat, FiniteFloat] | None = None
+
+    @field_validator("range")
+    @classmethod
+    def _ordered(cls, value: tuple[float, float] | None) -> tuple[float, float] | None:
+        if value is not None and not value[0] < value[1]:
+            raise ValueError("range must be [lo, hi] with lo < hi")
+        return value
+
+
+def _histogram_nbytes(params: HistogramParams, _: Shapes) -> int:
+    return 8 * params.bins + 8 * (params.bins + 1)
+
+
+@op(
+    "histogram",
+    params=HistogramParams,
+    inputs=["x"],
+    outputs=["counts", "edges"],
+    result_nbytes=_histogram_nbytes,
+)
+def histogram(
+    params: HistogramParams, progress: Progress, *, x: np.ndarray
+) -> dict[str, np.ndarray]:
+    """Counts (int64) and bin edges (float64) of the values, as `np.histogram`."""
+    if x.dtype.kind == "c":
+        raise ValueError(f"histogram needs a real array, not {x.dtype}")
+    counts, edges = np.histogram(x, bins=params.bins, range=params.range)
+    return {"counts": counts.astype(np.int64), "edges": edges.astype(np.float64)}
+
+
 # --- fft and stats ----------------------------------------------------------
 
 

@@ -38,6 +38,7 @@ def build_context() -> WorkerContext:
             ttl_seconds=settings.result_ttl_seconds,
             tombstone_ttl_seconds=settings.tombstone_ttl_seconds,
             max_active=settings.tenant_max_active,
+            inline_max_bytes=settings.inline_max_bytes,
         ),
         store=store_from_settings(settings),
         worker_name=f"arrayq-{os.getppid()}@{socket.gethostname()}",

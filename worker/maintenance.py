@@ -52,6 +52,9 @@ def requeue_orphans(ctx: WorkerContext, app: Celery) -> list[str]:
                 enqueue(app, job_id, get_op(job.op), ctx.settings)
                 requeued.append(job_id)
                 log.warning("job %s lost its worker; re-queued", job_id)
+                # What the dead run wrote is never the result; if it is only
+                # stopped and wakes up, its success is refused and it deletes its own.
+                ctx.store.delete_prefix(keys.run_prefix(job.tenant, job_id, job.run_id))
         except (ArrayqError, UnknownOp) as exc:
             log.warning("could not re-queue job %s: %s", job_id, exc)
     return requeued

@@ -1,7 +1,9 @@
 """The op registry and the `@op` decorator.
 
-An op is a plain function `f(params, progress, **inputs) -> np.ndarray`. It must
-not touch HTTP, Redis or storage, so that a unit test can call it with arrays.
+An op is a plain function `f(params, progress, **inputs)` returning one array,
+or, for an op declared with `outputs=[...]`, a dict by output name or a tuple in
+that order. It must not touch HTTP, Redis or storage, so that a unit test can
+call it with arrays.
 """
 
 import importlib
@@ -12,6 +14,8 @@ from typing import Any, Literal, Protocol
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
+from arrayq.storage.results import SINGLE, check_output_names
+
 ResultKind = Literal["array", "image"]
 Progress = Callable[[float], None]
 # Whether a job's result may come from the cache: always, never, or decided by
@@ -20,7 +24,7 @@ CachePolicy = bool | Callable[[Any], bool]
 
 
 class OpFunction(Protocol):
-    def __call__(self, params: Any, progress: Progress, /, **inputs: np.ndarray) -> np.ndarray: ...
+    def __call__(self, params: Any, progress: Progress, /, **inputs: np.ndarray) -> Any: ...
 
 
 class NoParams(BaseModel):
@@ -43,11 +47,16 @@ class Op:
     result_nbytes: Callable[[Any, dict[str, tuple[int, ...]]], int] | None = field(
         default=None, compare=False
     )
+    outputs: tuple[str, ...] = (SINGLE,)
     version: str = "1"
     cache: CachePolicy = field(default=True, compare=False)
 
     def cacheable(self, params: BaseModel) -> bool:
         return self.cache(params) if callable(self.cache) else self.cache
+
+    @property
+    def multi_output(self) -> bool:
+        return self.outputs != (SINGLE,)
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -56,6 +65,7 @@ class Op:
             "params": self.params.model_json_schema(),
             "inputs": list(self.inputs),
             "result": self.result,
+            "outputs": list(self.outputs),
             "queue": self.queue,
             "version": self.version,
             "cache": self.cache is not False,
@@ -79,12 +89,15 @@ def op(
     soft_time_limit: float | None = None,
     hard_time_limit: float | None = None,
     result_nbytes: Callable[[Any, dict[str, tuple[int, ...]]], int] | None = None,
+    outputs: Iterable[str] | None = None,
     version: str = "1",
     cache: CachePolicy = True,
 ) -> Callable[[OpFunction], OpFunction]:
     """Register `func` as the op `name`. `queue="long"` keeps slow ops off the short
     queue. A new `version` never reuses results cached under an older one;
     `cache=False` for ops whose result is not a function of params and inputs."""
+    names = tuple(outputs) if outputs is not None else (SINGLE,)
+    check_output_names(names)
 
     def register(func: OpFunction) -> OpFunction:
         doc = (func.__doc__ or "").strip()
@@ -99,6 +112,7 @@ def op(
             soft_time_limit=soft_time_limit,
             hard_time_limit=hard_time_limit,
             result_nbytes=result_nbytes,
+            outputs=names,
             version=str(version),
             cache=cache,
         )

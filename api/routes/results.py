@@ -1,22 +1,26 @@
+from dataclasses import replace
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from arrayq.api import signing
+from arrayq.api.backends import Backends
 from arrayq.api.deps import BackendsDep, TenantDep
 from arrayq.api.errors import ApiError
 from arrayq.api.negotiation import choose_format
-from arrayq.api.responses import NPY_MEDIA_TYPE
+from arrayq.api.responses import NPY_MEDIA_TYPE, NPZ_MEDIA_TYPE
 from arrayq.api.results import (
     RenderOptions,
+    ResultRequest,
     download_link,
     local_npy_response,
-    not_acceptable,
+    require_succeeded,
     result_response,
 )
 from arrayq.storage import keys
 from arrayq.storage.errors import NotFound
+from arrayq.storage.results import SINGLE
 
 router = APIRouter(tags=["results"])
 
@@ -27,28 +31,23 @@ _RESULT_RESPONSES: dict[int | str, dict[str, Any]] = {
         "content": {
             "application/json": {"schema": {"$ref": "#/components/schemas/ArrayInput"}},
             NPY_MEDIA_TYPE: _BINARY,
+            NPZ_MEDIA_TYPE: _BINARY,
             "image/png": _BINARY,
         },
     },
     206: {"description": "A byte range of the .npy file", "content": {NPY_MEDIA_TYPE: _BINARY}},
-    303: {"description": "Too large for JSON: see the .npy format"},
+    303: {"description": "Too large for JSON: see the .npy (or, several outputs, .npz) format"},
     307: {"description": "Redirect to a presigned object-store URL"},
+    404: {"description": "Unknown job, or unknown output name (`unknown_output`)"},
     406: {"description": "Format not available for this result; `links` lists those that are"},
     409: {"description": "The job has not succeeded; `job` is its document"},
 }
 
 
-@router.api_route(
-    "/jobs/{job_id}/result",
-    methods=["GET", "HEAD"],
-    summary="The result: JSON, .npy or PNG by Accept or ?format=",
-    response_class=Response,
-    responses=_RESULT_RESPONSES,
-)
-def get_result(
-    job_id: str,
-    backends: BackendsDep,
-    tenant: TenantDep,
+_OUTPUT_NAME = Path(max_length=200)
+
+
+def _asked(
     format: Annotated[str | None, Query(max_length=10)] = None,
     accept: Annotated[str | None, Header()] = None,
     range: Annotated[str | None, Header(max_length=1000)] = None,
@@ -59,15 +58,47 @@ def get_result(
     cmap: Annotated[str, Query(max_length=50)] = "viridis",
     vmin: float | None = None,
     vmax: float | None = None,
+) -> ResultRequest:
+    return ResultRequest(
+        fmt=choose_format(format, accept),
+        redirect=redirect,
+        render=RenderOptions(cmap=cmap, vmin=vmin, vmax=vmax),
+        range_header=range,
+        slice_text=slice,
+    )
+
+
+AskedDep = Annotated[ResultRequest, Depends(_asked)]
+
+
+@router.api_route(
+    "/jobs/{job_id}/result",
+    methods=["GET", "HEAD"],
+    summary="The result: JSON, .npy, .npz or PNG by Accept or ?format=",
+    response_class=Response,
+    responses=_RESULT_RESPONSES,
+)
+def get_result(job_id: str, backends: BackendsDep, tenant: TenantDep, asked: AskedDep) -> Response:
+    job = backends.jobs.get(job_id, tenant=tenant)
+    return result_response(backends, job, asked)
+
+
+@router.api_route(
+    "/jobs/{job_id}/outputs/{name}",
+    methods=["GET", "HEAD"],
+    summary="One named output, negotiated like a single result",
+    response_class=Response,
+    responses=_RESULT_RESPONSES,
+)
+def get_output(
+    job_id: str,
+    name: Annotated[str, _OUTPUT_NAME],
+    backends: BackendsDep,
+    tenant: TenantDep,
+    asked: AskedDep,
 ) -> Response:
     job = backends.jobs.get(job_id, tenant=tenant)
-    fmt = choose_format(format, accept)
-    if fmt is None:
-        raise not_acceptable(job, f"cannot serve {accept!r}; ask for JSON, .npy or PNG")
-    render = RenderOptions(cmap=cmap, vmin=vmin, vmax=vmax)
-    return result_response(
-        backends, job, fmt, redirect=redirect, render=render, range_header=range, slice_text=slice
-    )
+    return result_response(backends, job, replace(asked, output=name))
 
 
 @router.get("/jobs/{job_id}/result/url", summary="A signed, expiring download link")
@@ -78,12 +109,32 @@ def get_result_url(
     return download_link(backends, job, request)
 
 
+@router.get("/jobs/{job_id}/outputs/{name}/url", summary="A signed, expiring link to one output")
+def get_output_url(
+    job_id: str,
+    name: Annotated[str, _OUTPUT_NAME],
+    request: Request,
+    backends: BackendsDep,
+    tenant: TenantDep,
+) -> dict[str, str]:
+    job = backends.jobs.get(job_id, tenant=tenant)
+    return download_link(backends, job, request, output=name)
+
+
+_SIGNED = {
+    "methods": ["GET", "HEAD"],
+    "response_class": Response,
+    "responses": {
+        200: {"content": {NPY_MEDIA_TYPE: _BINARY}},
+        403: {"description": "Bad or expired"},
+    },
+}
+
+
 @router.api_route(
     "/files/{job_id}",
-    methods=["GET", "HEAD"],
     summary="Download through a signed link (the signature is the credential)",
-    response_class=Response,
-    responses={200: {"content": {NPY_MEDIA_TYPE: _BINARY}}, 403: {"description": "Bad or expired"}},
+    **_SIGNED,
 )
 async def get_signed_file(
     job_id: str,
@@ -92,14 +143,39 @@ async def get_signed_file(
     sig: Annotated[str, Query(max_length=128)],
     range: Annotated[str | None, Header(max_length=1000)] = None,
 ) -> Response:
+    return await _signed_file(backends, job_id, None, exp, sig, range)
+
+
+@router.api_route(
+    "/files/{job_id}/{name}",
+    summary="Download one output through a signed link",
+    **_SIGNED,
+)
+async def get_signed_output_file(
+    job_id: str,
+    name: Annotated[str, _OUTPUT_NAME],
+    backends: BackendsDep,
+    exp: Annotated[int, Query()],
+    sig: Annotated[str, Query(max_length=128)],
+    range: Annotated[str | None, Header(max_length=1000)] = None,
+) -> Response:
+    return await _signed_file(backends, job_id, name, exp, sig, range)
+
+
+async def _signed_file(
+    backends: Backends, job_id: str, name: str | None, exp: int, sig: str, range: str | None
+) -> Response:
     secret = await run_in_threadpool(backends.signing_secret)
-    if not keys.is_valid_id(job_id) or not signing.verify(secret, job_id, exp, sig):
+    subject = signing.subject(job_id, name)
+    if not keys.is_valid_id(job_id) or not signing.verify(secret, subject, exp, sig):
         raise ApiError(403, "forbidden", "the link is invalid or has expired")
     try:
         job = await run_in_threadpool(backends.jobs.get, job_id)
-    except NotFound:
+        facts = require_succeeded(job)
+        out = facts.output(name) if name is not None else facts.outputs[SINGLE]
+    except (NotFound, ApiError, KeyError):
         raise ApiError(403, "forbidden", "the link is invalid or has expired") from None
-    path = backends.store.local_path(keys.result_object(job.tenant, job.id, "npy"))
-    if path is None:
+    if backends.store.local_path(out.key) is None:
         raise ApiError(404, "not_found", "signed links serve local storage only")
-    return local_npy_response(backends, job, path, range)
+    asked = ResultRequest(fmt=None, output=name, range_header=range)
+    return local_npy_response(backends, out, job.id, asked)

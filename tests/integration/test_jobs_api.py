@@ -126,7 +126,12 @@ def test_user_op_from_ops_modules(http):
 def test_op_that_raises_marks_the_job_failed_and_the_worker_survives(http):
     job = wait_for(http, submit(http, "fail", {"message": "it broke"})["id"])
     assert job["status"] == "failed"
-    assert job["error"] == {"type": "RuntimeError", "message": "it broke"}
+    error = job["error"]
+    assert (error["type"], error["message"]) == ("RuntimeError", "it broke")
+    # The op's own frames only: where it raised, none of the worker's.
+    assert 'user_ops.py", line' in error["traceback"] and "in fail" in error["traceback"]
+    assert "runner.py" not in error["traceback"] and "celery" not in error["traceback"]
+    assert error["traceback"].rstrip().endswith("RuntimeError: it broke")
     assert run(http, "svd", x=np.eye(3))["status"] == "succeeded"
 
 

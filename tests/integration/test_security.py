@@ -23,7 +23,7 @@ ALICE = {"Authorization": "Bearer ka"}
 BOB = {"Authorization": "Bearer kb"}
 MAX_INPUT_BYTES = 1 << 20
 MAX_JSON_VALUES = 10_000
-PUBLIC_PATHS = {"/healthz", "/readyz", "/metrics", "/files/{job_id}"}
+PUBLIC_PATHS = {"/healthz", "/readyz", "/metrics", "/files/{job_id}", "/files/{job_id}/{name}"}
 
 
 @pytest.fixture(scope="module")

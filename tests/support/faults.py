@@ -140,7 +140,7 @@ def restart_redis(service: Service, down_for: Callable[[], None] = lambda: None)
 def result_files(service: Service, job_id: str = "") -> list[Path]:
     """Result objects of a service on local-folder storage (of one job, or all)."""
     folder = Path(service.storage_url.removeprefix("file://")) / "results"
-    return sorted(folder.rglob(f"{job_id}*.npy" if job_id else "*.npy"))
+    return sorted(folder.glob(f"*/{job_id}/*/*.npy") if job_id else folder.rglob("*.npy"))
 
 
 def elapsed(since: float) -> float:

@@ -158,3 +158,32 @@ def versioned(params: CountParams, progress, x: np.ndarray) -> np.ndarray:
     """`counted` whose version the environment sets."""
     _count_run("versioned", params.tag)
     return x + 1
+
+
+# Several outputs: a tuple in declared order, a dict by name, and wrong returns.
+
+
+@op("minmax", inputs=["x"], outputs=["low", "high"])
+def minmax(params: BaseModel, progress, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The minimum and maximum along the first axis, as a tuple."""
+    return x.min(axis=0), x.max(axis=0)
+
+
+@op("split", inputs=["x"], outputs=["evens", "odds", "total"])
+def split(params: BaseModel, progress, x: np.ndarray) -> dict[str, np.ndarray]:
+    """Even and odd positions of a 1-D array and their sum, as a dict."""
+    return {"total": np.array(x.sum()), "odds": x[1::2], "evens": x[::2]}
+
+
+class WrongParams(BaseModel):
+    how: str = "count"
+
+
+@op("wrong_outputs", params=WrongParams, outputs=["first", "second"])
+def wrong_outputs(params: WrongParams, progress) -> object:
+    """Return outputs wrongly: too few, a missing name, or something not an array."""
+    if params.how == "count":
+        return (np.zeros(2),)
+    if params.how == "missing":
+        return {"first": np.zeros(2)}
+    return {"first": np.zeros(2), "second": {"not": "an array"}}
