@@ -46,7 +46,9 @@ def test_the_api_answers_with_the_internal_location_and_no_body(fronted, big_job
     assert response.status_code == 200
     assert response.content == b""
     target = response.headers["x-accel-redirect"]
-    assert target.startswith(ACCEL_PREFIX) and target.endswith(f"/{job_id}.npy")
+    # The object of the run that succeeded: results/<tenant>/<job>/<run>/result.npy
+    assert target.startswith(ACCEL_PREFIX) and f"/{job_id}/" in target
+    assert target.endswith("/result.npy")
     assert response.headers["content-type"] == "application/x-npy"
 
 
