@@ -373,10 +373,34 @@
       cells.result.replaceChildren(element("span", { className: "error-text", textContent: text }));
     }
     if (job.status === "succeeded" && job.result) {
-      cells.result.replaceChildren(...describeResult(job.result));
+      cells.result.replaceChildren(...describeJobResult(job.result));
       cells.actions.append(downloadLink(job));
-      showPreview(cells.preview, job);
+      showPreviews(cells.preview, job);
     }
+  }
+
+  // A job of a multi-output op has `result.kind === "outputs"`, one entry per output.
+  function arraysOf(job) {
+    if (job.result.kind !== "outputs") {
+      return [{ name: null, path: `/jobs/${job.id}/result`, info: job.result }];
+    }
+    return Object.entries(job.result.outputs).map(([name, info]) => ({
+      name,
+      path: `/jobs/${job.id}/outputs/${encodeURIComponent(name)}`,
+      info,
+    }));
+  }
+
+  function describeJobResult(result) {
+    if (result.kind !== "outputs") return describeResult(result);
+    const parts = [];
+    for (const [name, info] of Object.entries(result.outputs)) {
+      if (parts.length) parts.push(element("br"));
+      const shape = info.shape.length ? info.shape.join(" × ") : "scalar";
+      parts.push(element("code", { textContent: name }), " ", element("strong", { textContent: shape }), ` ${info.dtype}`);
+    }
+    parts.push(element("br"), formatBytes(result.nbytes));
+    return parts;
   }
 
   function describeResult(result) {
@@ -401,17 +425,27 @@
   }
 
   function downloadLink(job) {
+    const multi = job.result.kind === "outputs";
+    const format = multi ? "npz" : "npy";
     const link = element("a", {
-      href: `/jobs/${job.id}/result?format=npy`,
-      download: `${job.id}.npy`,
-      textContent: "Download .npy",
+      href: `/jobs/${job.id}/result?format=${format}`,
+      download: `${job.id}.${format}`,
+      textContent: `Download .${format}`,
     });
-    // A plain link cannot carry the API key: download through a signed link instead.
+    // A plain link cannot carry the API key: download through a signed link
+    // (one .npy), or fetch the .npz with the key and hand it over as a blob.
     link.addEventListener("click", async (event) => {
       if (!state.key) return;
       event.preventDefault();
       try {
-        window.location.assign((await getJson(`/jobs/${job.id}/result/url`)).url);
+        if (!multi) {
+          window.location.assign((await getJson(`/jobs/${job.id}/result/url`)).url);
+          return;
+        }
+        const blob = await (await request(link.getAttribute("href"))).blob();
+        const saved = element("a", { href: URL.createObjectURL(blob), download: link.download });
+        saved.click();
+        setTimeout(() => URL.revokeObjectURL(saved.href), 10_000);
       } catch (error) {
         showConnection(`Cannot download: ${error.message}`, true);
       }
@@ -419,20 +453,33 @@
     return link;
   }
 
-  async function showPreview(cell, job) {
+  async function showPreviews(cell, job) {
+    const arrays = arraysOf(job);
+    const figures = arrays.map(({ name }) => {
+      const figure = element("figure", { className: "output" });
+      if (name !== null) figure.dataset.output = name;
+      return figure;
+    });
+    cell.replaceChildren(...figures);
+    await Promise.all(arrays.map((array, index) => showPreview(figures[index], array, job.op)));
+  }
+
+  async function showPreview(figure, { name, path, info }, op) {
+    const preview = element("div");
+    figure.replaceChildren(preview);
+    if (name !== null) figure.append(element("figcaption", { textContent: name }));
     try {
-      const formats = job.result.formats;
-      if (formats.includes("png")) await showImage(cell, job);
-      else if (formats.includes("json")) await showValues(cell, job);
-      else cell.textContent = "too large to preview";
+      const formats = info.formats;
+      if (formats.includes("png")) await showImage(preview, `${path}?format=png`, name || `${op} result`);
+      else if (formats.includes("json")) await showValues(preview, `${path}?format=json`);
+      else preview.textContent = "too large to preview";
     } catch (error) {
-      cell.textContent = `no preview: ${error.message}`;
+      preview.textContent = `no preview: ${error.message}`;
     }
   }
 
-  async function showImage(cell, job) {
-    const url = `/jobs/${job.id}/result?format=png`;
-    const image = element("img", { alt: `${job.op} result` });
+  async function showImage(cell, url, label) {
+    const image = element("img", { alt: label });
     cell.replaceChildren(image);
     if (!state.key) {
       image.src = url;
@@ -442,8 +489,8 @@
     image.addEventListener("load", () => URL.revokeObjectURL(image.src), { once: true });
   }
 
-  async function showValues(cell, job) {
-    const array = await getJson(`/jobs/${job.id}/result?format=json`);
+  async function showValues(cell, url) {
+    const array = await getJson(url);
     const values = [array.data].flat(array.shape.length);
     const shown = values.slice(0, PREVIEW_VALUES).map(formatValue);
     if (values.length > PREVIEW_VALUES) shown.push("…");

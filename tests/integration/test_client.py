@@ -239,6 +239,50 @@ def test_submit_with_a_job_as_input_is_not_an_object_array(client: Client) -> No
     assert body["inputs"] == {"x": {"job": first.id}, "y": {"job": first.id, "slice": "1:"}}
 
 
+def record_requests(client: Client) -> list[tuple[str, str, int]]:
+    """The method, path and status of every API answer the client gets from now on."""
+    seen: list[tuple[str, str, int]] = []
+
+    def record(response: httpx.Response) -> None:
+        seen.append((response.request.method, response.request.url.path, response.status_code))
+
+    client._api.event_hooks["response"].append(record)
+    return seen
+
+
+def test_submit_with_wait_answers_final_in_one_request(client: Client) -> None:
+    seen = record_requests(client)
+    job = client.submit("sleep", {"seconds": 0.3}, wait=20)
+    assert job.document["status"] == "succeeded"
+    assert seen == [("POST", "/jobs", 201)]
+
+
+def test_submit_with_wait_returns_the_job_unfinished_after_the_wait(client: Client) -> None:
+    started = time.monotonic()
+    job = client.submit("sleep", {"seconds": 30}, wait=1)
+    assert 0.9 <= time.monotonic() - started < 5
+    assert job.document["status"] in {"queued", "running"}
+    job.cancel()
+
+
+def test_wait_is_one_long_poll_not_a_stream_of_polls(client: Client) -> None:
+    job = client.submit("sleep", {"seconds": 1.5})
+    seen = record_requests(client)
+    job.wait(timeout=60)
+    assert job.document["status"] == "succeeded"
+    assert seen == [("GET", f"/jobs/{job.id}", 200)]
+
+
+def test_an_identical_job_is_served_from_the_cache_unless_told_not_to(client: Client) -> None:
+    first = client.submit("random", {"shape": [5], "seed": 77}).wait(timeout=60)
+    again = client.submit("random", {"shape": [5], "seed": 77})
+    assert again.document["status"] == "succeeded"
+    assert again.document["cached_from"] == first.id
+    assert again.result().tobytes() == first.result().tobytes()
+    fresh = client.submit("random", {"shape": [5], "seed": 77}, cache=False).wait(timeout=60)
+    assert fresh.document["cached_from"] is None and fresh.document["attempts"] == 1
+
+
 def test_a_job_past_its_ttl_raises_expired(client: Client) -> None:
     job = client.submit("svd", x=np.eye(2), ttl_seconds=1).wait(timeout=60)
     assert job.document["expires_at"] is not None
