@@ -58,6 +58,9 @@ class Settings(BaseSettings):
     # A request body that sends nothing for this long is refused (408), so a
     # stalled client holds no upload slot, file or memory for ever.
     body_idle_timeout_seconds: float = Field(default=30.0, gt=0)
+    # On SIGTERM a worker lets its running jobs finish for at most this long, then
+    # hands them back to the queue (another worker starts them at once) and exits.
+    worker_shutdown_seconds: float = Field(default=50.0, ge=0)
     # Uploads of one tenant in progress at once in one API process (429 beyond).
     tenant_max_uploads: int = Field(default=32, ge=1)
     # Requests per minute per tenant, shared by all API replicas through Redis;

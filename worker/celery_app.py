@@ -1,5 +1,8 @@
 """The Celery application: JSON only, late acknowledgement, one task reserved at a time."""
 
+import os
+import socket
+
 from celery import Celery
 from kombu import Exchange, Queue
 
@@ -7,6 +10,11 @@ from arrayq.storage.settings import Settings
 
 TASK_NAME = "arrayq.run_job"
 QUEUES = ("default", "long")
+
+
+def node_name(pid: int | None = None) -> str:
+    """The Celery node name of the worker whose main process has `pid`: unique on the host."""
+    return f"arrayq-{pid or os.getpid()}@{socket.gethostname()}"
 
 
 def create_celery(settings: Settings) -> Celery:

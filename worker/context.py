@@ -5,7 +5,6 @@ in the process that runs tasks, keyed by its pid.
 """
 
 import os
-import socket
 
 from celery import current_app
 
@@ -13,6 +12,7 @@ from arrayq.storage.jobs import JobStore
 from arrayq.storage.redis_client import connect
 from arrayq.storage.settings import get_settings
 from arrayq.storage.stores import store_from_settings
+from arrayq.worker.celery_app import node_name
 from arrayq.worker.enqueue import release_sender
 from arrayq.worker.ops import load_ops
 from arrayq.worker.runner import WorkerContext
@@ -41,7 +41,7 @@ def build_context() -> WorkerContext:
             inline_max_bytes=settings.inline_max_bytes,
         ),
         store=store_from_settings(settings),
-        worker_name=f"arrayq-{os.getppid()}@{socket.gethostname()}",
+        worker_name=node_name(os.getppid()),  # the pool's parent is the worker's main process
     )
     context.jobs.on_release = release_sender(current_app, settings)
     return context

@@ -2,17 +2,17 @@
 
 import logging
 import os
-import socket
 
 from celery import Celery, signals
 from celery.exceptions import TimeLimitExceeded
 
 from arrayq.storage.errors import ArrayqError
 from arrayq.storage.settings import get_settings
-from arrayq.worker.celery_app import QUEUES, create_celery
+from arrayq.worker.celery_app import QUEUES, create_celery, node_name
 from arrayq.worker.context import build_context
 from arrayq.worker.maintenance import Maintenance, fail_past_hard_limit
 from arrayq.worker.ops import load_ops
+from arrayq.worker.shutdown import ShutdownTimer
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +23,7 @@ def run_worker(
     settings = get_settings()
     load_ops(settings.ops_module_names())  # a broken ops module fails here, at start
     app = create_celery(settings)
-    node = f"arrayq-{os.getpid()}@{socket.gethostname()}"
+    node = node_name(os.getpid())
     MainProcess(app, node).connect()
     app.worker_main(
         [
@@ -50,6 +50,7 @@ class MainProcess:
     def connect(self) -> None:
         signals.worker_ready.connect(self.start_maintenance, weak=False)
         signals.worker_shutting_down.connect(self.stop_maintenance, weak=False)
+        signals.worker_shutting_down.connect(self.bound_shutdown, weak=False)
         signals.task_failure.connect(self.fail_on_hard_limit, weak=False)
 
     def start_maintenance(self, **_: object) -> None:
@@ -59,6 +60,11 @@ class MainProcess:
     def stop_maintenance(self, **_: object) -> None:
         if self.maintenance is not None:
             self.maintenance.stopping.set()
+
+    def bound_shutdown(self, how: str = "", **_: object) -> None:
+        """A warm shutdown waits for running jobs at most ARRAYQ_WORKER_SHUTDOWN_SECONDS."""
+        if how == "Warm" and self.maintenance is not None:
+            ShutdownTimer(self.maintenance.ctx, self.app, self.node).start()
 
     def fail_on_hard_limit(self, task_id: str, exception: BaseException, **_: object) -> None:
         """Sent here, in the main process, when the hard limit killed a pool process."""
