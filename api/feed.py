@@ -98,6 +98,15 @@ class JobFeed:
                 if not queues:
                     del self._followers[job_id]
 
+    @contextlib.asynccontextmanager
+    async def following(self, job_id: str | None) -> AsyncIterator[asyncio.Queue[Update] | None]:
+        """`follow(job_id)`, or nothing when `job_id` is None."""
+        if job_id is None:
+            yield None
+            return
+        async with self.follow(job_id) as updates:
+            yield updates
+
     async def wait_ready(self) -> None:
         """Return once subscribed; `BrokerUnavailable` if that takes too long."""
         self.start()

@@ -39,6 +39,7 @@ def submit_job(
     tenant: str,
     body: dict[str, Any],
     idempotency_key: str | None = None,
+    job_id: str | None = None,
 ) -> Submitted:
     """Validate, then serve from the cache or store the inputs, record and queue.
     An Idempotency-Key is claimed in the same step that records the job, so a
@@ -56,7 +57,7 @@ def submit_job(
     idem = Idempotency(tenant, idempotency_key, _digest(body)) if idempotency_key else None
     if idem is not None and (first := backends.jobs.idempotent_job(idem)) is not None:
         return Submitted(first, created=False)
-    job_id = keys.new_id()
+    job_id = job_id or new_job_id()
     inputs = resolve_inputs(backends, tenant, job_id, request.inputs)
     _check_result_size(backends, op, params, inputs.shapes())
     params_json = params.model_dump(mode="json")
@@ -83,6 +84,10 @@ def _ttl(backends: Backends, requested: int | None) -> int | None:
     if requested is not None and requested > limit:
         raise InvalidTtl(f"ttl_seconds must be 1 to {limit} (ARRAYQ_RESULT_TTL_SECONDS)")
     return requested
+
+
+def new_job_id() -> str:
+    return keys.new_id()
 
 
 def _record_and_queue(

@@ -8,7 +8,7 @@ import asyncio
 
 import redis.asyncio
 
-from arrayq.api.feed import Gone, JobFeed, Lost
+from arrayq.api.feed import Gone, JobFeed, Lost, Update
 from arrayq.storage.errors import NotFound
 from arrayq.storage.jobs import Job, read_job
 
@@ -35,21 +35,27 @@ async def wait_final(feed: JobFeed, reader: redis.asyncio.Redis, job: Job, secon
     subscription broke: the caller answers with what is known)."""
     if job.status.is_final or seconds <= 0:
         return job
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + seconds
     async with feed.follow(job.id) as updates:
         job = await read_job(reader, job.id, tenant=job.tenant)
-        while not job.status.is_final:
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                break
-            try:
-                update = await asyncio.wait_for(updates.get(), remaining)
-            except TimeoutError:
-                break
-            if isinstance(update, Lost):
-                break
-            if isinstance(update, Gone):
-                raise NotFound(f"no job {job.id!r}")
-            job = update
+        return await until_final(updates, job, seconds)
+
+
+async def until_final(updates: asyncio.Queue[Update], job: Job, seconds: float) -> Job:
+    """`job` brought up to date from a queue followed since before it was read
+    (or created), until it is final or `seconds` have passed."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    while not job.status.is_final:
+        remaining = deadline - loop.time()
+        if remaining <= 0:
+            break
+        try:
+            update = await asyncio.wait_for(updates.get(), remaining)
+        except TimeoutError:
+            break
+        if isinstance(update, Lost):
+            break
+        if isinstance(update, Gone):
+            raise NotFound(f"no job {job.id!r}")
+        job = update
     return job

@@ -10,3 +10,9 @@ from arrayq.worker.ops import op
 def noop(params: BaseModel, progress) -> np.ndarray:
     """Do nothing: a 0-d result, to measure what a job costs around its op."""
     return np.zeros((), dtype=np.uint8)
+
+
+@op("bench_inc", inputs=["x"])
+def bench_inc(params: BaseModel, progress, x: np.ndarray) -> np.ndarray:
+    """x + 1: a cacheable job, for the cache hit against miss figures."""
+    return x + 1

@@ -10,14 +10,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench import download, inline_json, machine, overhead, png, upload, zarr_read
+from bench import download, inline_json, machine, overhead, png, upload, waiting, zarr_read
 from bench.config import Plan
 from bench.report import Section, Target, targets_table
 from bench.services import running_service
 from tests.support.service import Service
 
 ANALYSIS = Path(__file__).with_name("analysis.md")
-SERVICE_SECTIONS = frozenset({2, 3, 4, 6})
+SERVICE_SECTIONS = frozenset({2, 3, 4, 6, 8})
 
 
 @dataclass
@@ -34,6 +34,7 @@ SECTIONS: dict[int, Callable[[Context], Section]] = {
     4: lambda ctx: upload.run(ctx.plan, _subdir(ctx, "upload"), _service(ctx)),
     5: lambda ctx: png.run(ctx.plan),
     6: lambda ctx: zarr_read.run(ctx.plan, _subdir(ctx, "zarr"), _service(ctx)),
+    8: lambda ctx: waiting.run(ctx.plan, _subdir(ctx, "waiting"), _service(ctx)),
 }
 
 

@@ -10,7 +10,7 @@ from arrayq.api.deps import BackendsDep, JobsDep, TenantDep
 from arrayq.api.errors import ApiError
 from arrayq.api.events import already_seen, job_events
 from arrayq.api.responses import JSONBody
-from arrayq.api.waiting import preferred_wait, wait_final
+from arrayq.api.waiting import preferred_wait, until_final, wait_final
 from arrayq.storage.jobs import JobStatus, read_job
 
 router = APIRouter(tags=["jobs"])
@@ -50,13 +50,19 @@ async def create_job(
     )
     if not isinstance(body, dict):
         raise ApiError(422, "validation_error", "the body must be a JSON object")
-    submitted = await run_in_threadpool(
-        job_actions.submit_job, backends, tenant, body, idempotency_key
-    )
     wait = preferred_wait(prefer)
-    job = submitted.job
-    if wait is not None:
-        job = await wait_final(backends.feed, backends.aredis, job, wait)
+    job_id = job_actions.new_job_id()
+    # With a wait, the new job is followed from before it exists: no change of
+    # it can be missed, and no read is needed after it is recorded.
+    async with backends.feed.following(job_id if wait is not None else None) as updates:
+        submitted = await run_in_threadpool(
+            job_actions.submit_job, backends, tenant, body, idempotency_key, job_id
+        )
+        job = submitted.job
+        if wait is not None and updates is not None and job.id == job_id:
+            job = await until_final(updates, job, wait)
+        elif wait is not None:  # an Idempotency-Key replay: another job
+            job = await wait_final(backends.feed, backends.aredis, job, wait)
     headers = {"Location": f"/jobs/{job.id}"}
     status = 200
     if submitted.created:

@@ -13,6 +13,7 @@ SECTIONS = (
     "## 4. Upload",
     "## 5. PNG",
     "## 6. Zarr view",
+    "## 8. Waiting in one request",
 )
 
 
