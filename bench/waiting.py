@@ -31,7 +31,7 @@ THROUGHPUT_SHARE = 0.90
 POLL_SECONDS = 0.002
 WARMUP_ROUNDS = 5
 FOLLOWERS_FULL = 1_000
-FOLLOWERS_QUICK = 50
+FOLLOWERS_QUICK = 20
 BARE = "bare Celery apply_async().get()"
 POLLED = "arrayq: POST, then GET /jobs/{id} every 2 ms"
 WAITED = "arrayq: POST with Prefer: wait=60"
@@ -53,7 +53,7 @@ def run(plan: Plan, workdir: Path, service: Service) -> Section:
     workers = BareWorkers(bare, bare_url, workdir)
     try:
         workers.start()
-        latency = _latency(service, bare, plan.sequential_jobs)
+        latency = _latency(service, bare, plan.sequential_jobs, 1 if plan.quick else WARMUP_ROUNDS)
         workers.stop()
         # the quick mode (CI) leaves the drain rates to section 3
         bare_rate = None if plan.quick else _bare_drain(bare, workers, plan.queued_jobs)
@@ -61,7 +61,7 @@ def run(plan: Plan, workdir: Path, service: Service) -> Section:
         workers.stop()
         bare.close()
     arrayq_rate = None if plan.quick else _arrayq_drain(service, plan.queued_jobs)
-    cache = _cache(service, max(plan.sequential_jobs // 2, 5))
+    cache = _cache(service, max(plan.sequential_jobs // 2, 3))
     count = FOLLOWERS_QUICK if plan.quick else FOLLOWERS_FULL
     followers = {kind: _followers(service, count, kind) for kind in ("events", "long polls")}
     section.tables += [
@@ -81,14 +81,14 @@ def run(plan: Plan, workdir: Path, service: Service) -> Section:
 # latency
 
 
-def _latency(service: Service, bare: Celery, count: int) -> dict[str, Samples]:
+def _latency(service: Service, bare: Celery, count: int, warmup: int) -> dict[str, Samples]:
     with service.client() as http:
         ways = {
             BARE: lambda: _timed(lambda: bare.signature(TASK_NAME).apply_async().get(timeout=30)),
             POLLED: lambda: _timed(lambda: _polled(http)),
             WAITED: lambda: _timed(lambda: _waited(http, {"op": "noop"})),
         }
-        for _ in range(WARMUP_ROUNDS):
+        for _ in range(warmup):
             for way in ways.values():
                 way()
         seconds: dict[str, list[float]] = {name: [] for name in ways}
