@@ -23,6 +23,10 @@ class Plan:
     upload_repeat: int
     png_side: int
     png_repeat: int
+    # 7. cost as work grows: jobs of one tenant, requests per size, jobs for memory
+    scale_sizes: tuple[int, ...] = (100, 10_000, 100_000)
+    scale_requests: int = 30
+    scale_memory_jobs: int = 2_000
 
 
 FULL = Plan(
@@ -55,4 +59,7 @@ QUICK = Plan(
     upload_repeat=1,
     png_side=512,
     png_repeat=1,
+    scale_sizes=(100, 1_000),
+    scale_requests=3,
+    scale_memory_jobs=100,
 )

@@ -13,6 +13,7 @@ from bench.report import Section, Table, Target, ratio, spread
 from bench.servers import Server, start_compare_app, start_nginx
 from bench.services import delete_job, local_result_file, random_result, running_service
 from bench.timing import Samples, samples
+from tests.support.nginx import ACCEL_PREFIX, Front, start_api, start_front
 from tests.support.seaweed import seaweed_s3
 from tests.support.service import Service
 
@@ -20,6 +21,10 @@ FILE_RESPONSE_SHARE = 0.90
 MEMORY_LIMIT_MB = 100.0
 NPY_QUERY = "?format=npy"
 NGINX_WAYS = {"nginx": True, "nginx_rw": False}  # way key -> sendfile
+ACCEL_NAMES = {
+    "accel": "arrayq behind nginx: X-Accel-Redirect, sendfile",
+    "accel_rw": "arrayq behind nginx: X-Accel-Redirect, read/write",
+}
 NGINX_NAMES = {
     "nginx": "reference: nginx sendfile",
     "nginx_rw": "reference: nginx read/write, 4 MiB buffers",
@@ -43,6 +48,8 @@ class Servers:
     nginx: dict[str, Server]  # way key -> server; empty without nginx
     compare: Server
     served: Path  # what nginx and the compare app serve
+    accel: dict[str, Front]  # way key -> nginx in front of an API with the accel prefix
+    accel_api_pid: int | None
 
 
 @dataclass
@@ -61,7 +68,10 @@ def run(plan: Plan, workdir: Path, local: Service) -> Section:
         "and `StreamingResponse(io.BytesIO(...))`. nginx serves the very same file (a hard "
         "link to arrayq's result) twice: with sendfile, and with sendfile off through 4 MiB "
         "buffers (faster than sendfile on this VM's loopback); the faster of the two is the "
-        "physical reference ('vs best nginx'). 'S3 direct' "
+        "physical reference ('vs best nginx'). 'behind nginx' is deploy/nginx.conf's layout: "
+        "nginx proxies to a second API process of the same service started with "
+        "`ARRAYQ_ACCEL_REDIRECT_PREFIX`, which checks the job and answers `X-Accel-Redirect`, "
+        "and nginx sends the file from its internal location. 'S3 direct' "
         "is SeaweedFS answering the presigned URL itself. Memory is the growth of the "
         "serving process's peak RSS (VmHWM, reset before each run) over its RSS before, "
         "the largest over the runs.",
@@ -107,7 +117,25 @@ def _servers(workdir: Path, local: Service) -> Iterator[Servers]:
                 nginx[key] = server
         compare = start_compare_app(served, workdir)
         stack.callback(compare.stop)
-        yield Servers(local, s3, nginx, compare, served)
+        accel, accel_pid = _accel_fronts(stack, workdir, local) if nginx else ({}, None)
+        yield Servers(local, s3, nginx, compare, served, accel, accel_pid)
+
+
+def _accel_fronts(stack: ExitStack, workdir: Path, local: Service) -> tuple[dict[str, Front], int]:
+    """A second API of the local service with ARRAYQ_ACCEL_REDIRECT_PREFIX, behind nginx
+    with sendfile and with read/write (deploy/nginx.conf's layout)."""
+    api = start_api(
+        local, workdir / "accel-api.log", {"ARRAYQ_ACCEL_REDIRECT_PREFIX": ACCEL_PREFIX}
+    )
+    stack.callback(api.stop)
+    storage = Path(local.storage_url.removeprefix("file://"))
+    fronts = {}
+    for key, sendfile in (("accel", True), ("accel_rw", False)):
+        front = start_front(workdir / key, api.url, storage, sendfile=sendfile)
+        if front is not None:
+            stack.callback(front.stop)
+            fronts[key] = front
+    return fronts, api.process.pid
 
 
 def _measure_size(
@@ -147,6 +175,15 @@ def _ways(servers: Servers, local_job: str, s3_job: str, name: str) -> list[Way]
             "arrayq: local FileResponse",
             f"{local.url}/jobs/{local_job}/result{NPY_QUERY}",
             local.api.pid,
+        ),
+        *(
+            Way(
+                key,
+                ACCEL_NAMES[key],
+                f"{front.url}/jobs/{local_job}/result{NPY_QUERY}",
+                servers.accel_api_pid,
+            )
+            for key, front in servers.accel.items()
         ),
         Way(
             "passthrough",
@@ -241,7 +278,17 @@ def _targets(nbytes: int, measured: dict[str, Measured]) -> list[Target]:
     file_rate = measured["arrayq: local FileResponse"].rates.median
     arrayq = {name: m for name, m in measured.items() if name.startswith("arrayq")}
     worst_name, worst = max(arrayq.items(), key=lambda item: item[1].growth_mb or 0.0)
+    accel = [measured[name].rates.median for name in ACCEL_NAMES.values() if name in measured]
+    accel_targets = [
+        Target(
+            f"X-Accel-Redirect behind nginx vs best nginx, {_size(nbytes)}",
+            f">= {FILE_RESPONSE_SHARE:.0%}",
+            f"{max(accel) / nginx:.0%}",
+            max(accel) / nginx >= FILE_RESPONSE_SHARE,
+        )
+    ] if accel and nginx else []  # fmt: skip
     return [
+        *accel_targets,
         Target(
             f"FileResponse vs best nginx, {_size(nbytes)}",
             f">= {FILE_RESPONSE_SHARE:.0%}",

@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench import download, inline_json, machine, overhead, png, upload, waiting, zarr_read
+from bench import download, inline_json, machine, overhead, png, scale, upload, waiting, zarr_read
 from bench.config import Plan
 from bench.report import Section, Target, targets_table
 from bench.services import running_service
@@ -34,6 +34,7 @@ SECTIONS: dict[int, Callable[[Context], Section]] = {
     4: lambda ctx: upload.run(ctx.plan, _subdir(ctx, "upload"), _service(ctx)),
     5: lambda ctx: png.run(ctx.plan),
     6: lambda ctx: zarr_read.run(ctx.plan, _subdir(ctx, "zarr"), _service(ctx)),
+    7: lambda ctx: scale.run(ctx.plan, _subdir(ctx, "scale")),
     8: lambda ctx: waiting.run(ctx.plan, _subdir(ctx, "waiting"), _service(ctx)),
 }
 

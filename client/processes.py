@@ -112,6 +112,9 @@ def redis_process(port: int, data_dir: Path, *, appendonly: bool = True) -> Mana
         "--save", "",
         "--appendonly", "yes" if appendonly else "no",
         "--maxmemory-policy", "noeviction",
+        # Job records keep JSON values of a few hundred bytes: as listpacks they take
+        # about a third of the memory of a hash table (bench section 6).
+        "--hash-max-listpack-value", "1024",
     ]  # fmt: skip
     return Managed("redis", argv, log_path=data_dir / "redis.log")
 

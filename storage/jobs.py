@@ -624,6 +624,28 @@ class JobStore:
             upper = f"({int(entries[-1][1])}"
             batch = max(batch, 200)  # past the first page, read ahead in larger steps
 
+    def prune_indexes(self, batch: int = 1000) -> int:
+        """Remove the ids of expired records from every tenant's listing indexes (the
+        workers' periodic cleanup), so a listing never walks far past expired jobs."""
+        removed = 0
+        with translate_redis_errors():
+            for index in self.redis.scan_iter(match=keys.tenant_index_pattern(), count=batch):
+                if keys.is_tenant_index(index) and self.redis.type(index) == "zset":
+                    removed += self._prune_index(index, batch)
+        return removed
+
+    def _prune_index(self, index: str, batch: int) -> int:
+        removed = 0
+        for start in range(0, self.redis.zcard(index), batch):
+            ids = self.redis.zrange(index, start - removed, start - removed + batch - 1)
+            pipe = self.redis.pipeline(transaction=False)
+            for job_id in ids:
+                pipe.exists(keys.job_key(job_id))
+            gone = [job_id for job_id, alive in zip(ids, pipe.execute(), strict=True) if not alive]
+            if gone:
+                removed += self.redis.zrem(index, *gone)
+        return removed
+
     def running_ids(self, *, heartbeat_before: float) -> list[str]:
         """Running jobs whose last heartbeat is older than the given time."""
         with translate_redis_errors():

@@ -78,6 +78,15 @@ def fair_tenants_key() -> str:
     return f"{PREFIX}:fair:tenants"
 
 
+def tenant_index_pattern() -> str:
+    """SCAN pattern of every tenant's listing indexes (all jobs, and by status)."""
+    return f"{PREFIX}:tenant:*"
+
+
+def is_tenant_index(key: str) -> bool:
+    return key.endswith(":jobs") or ":status:" in key
+
+
 def tenant_sequence_key(tenant: str) -> str:
     """Counter of a tenant's submissions: its list order and cursors, which so
     count nothing of other tenants."""

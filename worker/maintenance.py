@@ -166,3 +166,6 @@ class Maintenance(threading.Thread):
         leftovers = self.ctx.store.delete_leftovers(LEFTOVER_AGE)
         if leftovers:
             log.info("removed %d leftovers of writes cut off by a killed process", leftovers)
+        pruned = self.ctx.jobs.prune_indexes()
+        if pruned:
+            log.info("removed %d expired jobs from the listing indexes", pruned)

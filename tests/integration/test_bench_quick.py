@@ -15,6 +15,7 @@ SECTIONS = (
     "## 4. Upload",
     "## 5. PNG",
     "## 6. Zarr view",
+    "## 7. Cost as work grows",
     "## 8. Waiting in one request",
 )
 

@@ -12,6 +12,7 @@ from PIL import Image
 
 from arrayq.api import signing
 from arrayq.storage import keys
+from arrayq.storage.jobs import JobStore
 from tests.support.jobs import array_json, result_array, run, submit, wait_for
 
 
@@ -548,3 +549,21 @@ def test_health_and_readiness(http):
     assert http.get("/healthz").json() == {"status": "ok"}
     ready = http.get("/readyz")
     assert ready.status_code == 200 and ready.json()["ready"] is True
+
+
+def test_the_cleanup_prunes_expired_jobs_from_the_listing_indexes(http, any_service):
+    """Records expire on their own; the workers' cleanup removes their ids from the
+    tenant's indexes, so no listing walks through them."""
+    ids = [submit(http, "scale", {"factor": 1}, x=np.ones(1))["id"] for _ in range(3)]
+    for job_id in ids:
+        wait_for(http, job_id)
+    client = redis.Redis.from_url(any_service.redis_url, decode_responses=True)
+    index = keys.tenant_jobs_key("default")
+    done = keys.tenant_status_key("default", "succeeded")
+    client.delete(*(keys.job_key(job_id) for job_id in ids[:2]))  # as if they expired
+    removed = JobStore(client, ttl_seconds=60).prune_indexes()
+    assert removed >= 4
+    for key in (index, done):
+        assert client.zscore(key, ids[0]) is None and client.zscore(key, ids[1]) is None
+        assert client.zscore(key, ids[2]) is not None
+    client.close()
