@@ -80,7 +80,8 @@ def _create(store: JobStore, count: int) -> list[str]:
     inputs = {"x": {"key": "inputs/t-00/0.npy", "dtype": "float64", "shape": [1000]}}
     ids = []
     for _ in range(count):
-        new = NewJob(tenant=DEFAULT_TENANT, op="noop", params={}, inputs=inputs, queue="default")
+        new = NewJob(tenant=DEFAULT_TENANT, op="noop", params={}, inputs=inputs, queue="default",
+                     id=keys.new_id())  # fmt: skip
         ids.append(store.create(new).job.id)
     return ids
 
