@@ -7,9 +7,12 @@ from typing import Any
 import numpy as np
 
 from arrayq.api.backends import Backends
-from arrayq.api.schemas import ArrayInput, UploadRef
-from arrayq.storage import codecs, inline, keys, uploads
+from arrayq.api.schemas import ArrayInput, JobRef, UploadRef
+from arrayq.storage import codecs, inline, keys, slicing, uploads
 from arrayq.storage.digests import array_digest
+from arrayq.storage.errors import InvalidInput, NotFound
+from arrayq.storage.jobs import Job, JobStatus
+from arrayq.storage.results import SINGLE
 
 
 @dataclass
@@ -24,9 +27,12 @@ class Inputs:
     inline: dict[str, str] = field(default_factory=dict)
     arrays: dict[str, np.ndarray] = field(default_factory=dict)
     digests: dict[str, str] | None = field(default_factory=dict)
+    # Referenced jobs that have not succeeded yet: the job waits for them.
+    waiting_for: list[str] = field(default_factory=list)
 
     def shapes(self) -> dict[str, tuple[int, ...]]:
-        return {name: tuple(spec["shape"]) for name, spec in self.specs.items()}
+        """The shapes known now (not those of unfinished references)."""
+        return {name: tuple(spec["shape"]) for name, spec in self.specs.items() if "shape" in spec}
 
 
 def resolve_inputs(
@@ -36,6 +42,8 @@ def resolve_inputs(
     for index, (name, value) in enumerate(given.items()):
         if isinstance(value, UploadRef):
             _add_upload(backends, tenant, inputs, name, value)
+        elif isinstance(value, JobRef):
+            _add_reference(backends, tenant, inputs, name, value)
         else:
             _add_array(backends, tenant, job_id, inputs, name, index, value)
     return inputs
@@ -68,6 +76,66 @@ def _add_array(
         inputs.arrays[spec["key"]] = array
     inputs.specs[name] = spec
     _add_digest(inputs, name, array_digest(array))
+
+
+def _add_reference(backends: Backends, tenant: str, inputs: Inputs, name: str, ref: JobRef) -> None:
+    """Checked now: the same tenant's job (a foreign id reads as unknown), an
+    output it has, a slice that parses. Read by the worker when the job runs."""
+    job = _referenced_job(backends, tenant, name, ref.job)
+    output = _referenced_output(backends, job, name, ref.output)
+    spec: dict[str, object] = {"job": job.id, "output": output}
+    if ref.slice is not None:
+        spec["slice"] = ref.slice
+    facts = job.facts
+    if job.status == JobStatus.SUCCEEDED and facts is not None:
+        out = facts.output(output)
+        shape = out.shape
+        if ref.slice is not None:
+            shape = slicing.sliced_shape(out.shape, _parse(name, ref.slice, out.shape))
+        spec.update(dtype=out.dtype, shape=list(shape))
+        digest = job.digests.get(output) if ref.slice is None else None
+        _add_digest(inputs, name, digest)
+    else:
+        if ref.slice is not None:  # the syntax now; the bounds once the shape is known
+            _parse(name, ref.slice, [1 << 62] * (ref.slice.count(",") + 1))
+        inputs.waiting_for.append(job.id)
+        inputs.digests = None
+    inputs.specs[name] = spec
+
+
+def _referenced_job(backends: Backends, tenant: str, name: str, job_id: str) -> Job:
+    try:
+        job = backends.jobs.get(job_id, tenant=tenant)
+    except NotFound:  # unknown, expired or another tenant's: all read alike
+        raise InvalidInput(f"input {name!r}: no job {job_id!r}") from None
+    if job.status in (JobStatus.FAILED, JobStatus.CANCELLED):
+        raise InvalidInput(f"input {name!r}: job {job.id} is {job.status.value}; it has no result")
+    return job
+
+
+def _referenced_output(backends: Backends, job: Job, name: str, output: str | None) -> str:
+    facts = job.facts
+    if facts is not None:
+        names = list(facts.outputs)
+    else:
+        op = backends.ops.get(job.op)
+        names = list(op.outputs) if op is not None else [SINGLE]
+    if output is None:
+        if len(names) > 1:
+            raise InvalidInput(
+                f'input {name!r}: job {job.id} has several outputs {names}; name one as "output"'
+            )
+        return names[0]
+    if output not in names:
+        raise InvalidInput(f"input {name!r}: job {job.id} has no output {output!r}; it has {names}")
+    return output
+
+
+def _parse(name: str, text: str, shape: object) -> slicing.Index:
+    try:
+        return slicing.parse_slice(text, shape)  # type: ignore[arg-type]
+    except slicing.InvalidSlice as exc:
+        raise InvalidInput(f"input {name!r}: {exc}") from None
 
 
 def _add_digest(inputs: Inputs, name: str, digest: str | None) -> None:

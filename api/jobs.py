@@ -76,7 +76,7 @@ def submit_job(
     )
     if entry is not None and request.cache and (hit := cache.serve_hit(backends, new)):
         return Submitted(hit.job, created=hit.created)
-    return _record_and_queue(backends, op, new, inputs.arrays)
+    return _record_and_queue(backends, op, new, inputs.arrays, inputs.waiting_for)
 
 
 def _ttl(backends: Backends, requested: int | None) -> int | None:
@@ -91,7 +91,11 @@ def new_job_id() -> str:
 
 
 def _record_and_queue(
-    backends: Backends, op: Op, new: NewJob, arrays: dict[str, np.ndarray]
+    backends: Backends,
+    op: Op,
+    new: NewJob,
+    arrays: dict[str, np.ndarray],
+    waiting_for: list[str] | None = None,
 ) -> Submitted:
     store_arrays(backends, arrays)
     try:
@@ -106,12 +110,25 @@ def _record_and_queue(
         return Submitted(created.job, created=False)
     if created.job.backlogged:  # fair share: sent when the tenant has room
         return Submitted(created.job, created=True)
+    if waiting_for and _waits(backends, created.job, waiting_for):
+        return Submitted(backends.jobs.get(new.id, tenant=new.tenant), created=True)
     try:
         enqueue(backends.celery, new.id, op, backends.settings)
     except BrokerUnavailable:
         _forget(backends, created.job, new.idempotency)
         raise
     return Submitted(created.job, created=True)
+
+
+def _waits(backends: Backends, job: Job, referenced: list[str]) -> bool:
+    """True when the job waits for referenced jobs (it is queued once they have
+    succeeded) or failed because one of them never will."""
+    count, problem = backends.jobs.wait_for(job.id, referenced)
+    if problem:
+        failed_id, _, status = problem.partition(" ")
+        backends.jobs.fail_dependents(failed_id, status, [job.id])
+        return True
+    return count > 0
 
 
 def _forget(backends: Backends, job: Job, idem: Idempotency | None) -> None:
@@ -148,7 +165,7 @@ def check_input_names(op: Op, inputs: dict[str, Any]) -> None:
 def _check_result_size(
     backends: Backends, op: Op, params: BaseModel, shapes: dict[str, tuple[int, ...]]
 ) -> None:
-    if op.result_nbytes is None:
+    if op.result_nbytes is None or len(shapes) < len(op.inputs):  # a reference still running
         return
     nbytes = op.result_nbytes(params, shapes)
     limit = backends.settings.max_result_bytes

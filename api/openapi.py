@@ -9,6 +9,7 @@ that are actually accepted.
 from collections.abc import Iterable
 from typing import Any
 
+from arrayq.api.schemas import JobRef
 from arrayq.storage import codecs
 from arrayq.worker.ops import Op
 
@@ -17,6 +18,7 @@ _ARRAY_OR_UPLOAD = {
     "oneOf": [
         {"$ref": "#/components/schemas/ArrayInput"},
         {"$ref": "#/components/schemas/UploadRef"},
+        {"$ref": "#/components/schemas/JobRef"},
     ]
 }
 
@@ -45,7 +47,10 @@ def arrayq_components(ops: Iterable[Op]) -> dict[str, dict[str, Any]]:
 def job_request_components(ops: Iterable[Op]) -> dict[str, dict[str, Any]]:
     """Component schemas: `JobRequest` as one variant per op, the params models
     they refer to, and `ArrayInput` narrowed to the supported dtypes and shapes."""
-    components: dict[str, dict[str, Any]] = {"ArrayInput": array_input_schema()}
+    components: dict[str, dict[str, Any]] = {
+        "ArrayInput": array_input_schema(),
+        "JobRef": JobRef.model_json_schema(),
+    }
     variants = []
     for op in sorted(ops, key=lambda o: o.name):
         params = op.params.model_json_schema(ref_template=_REF)

@@ -22,11 +22,21 @@ class UploadRef(BaseModel):
     upload: str
 
 
+class JobRef(BaseModel):
+    """Another job's result: its only output, or the named one; optionally sliced
+    (the syntax of `?slice=`). It need not have finished: the job waits for it."""
+
+    model_config = ConfigDict(extra="forbid")
+    job: str = Field(max_length=64)
+    output: str | None = Field(default=None, max_length=200)
+    slice: str | None = Field(default=None, max_length=500)
+
+
 class JobRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     op: str = Field(min_length=1, max_length=200)
     params: dict[str, Any] = Field(default_factory=dict)
-    inputs: dict[str, ArrayInput | UploadRef] = Field(default_factory=dict)
+    inputs: dict[str, ArrayInput | UploadRef | JobRef] = Field(default_factory=dict)
     ttl_seconds: int | None = Field(
         default=None,
         ge=1,

@@ -99,3 +99,9 @@ class TooManyUploads(ArrayqError):
 
     type = "too_many_uploads"
     headers = MappingProxyType({"Retry-After": "1"})
+
+
+class InvalidInput(ArrayqError):
+    """An input names a job, output or slice that cannot be used."""
+
+    type = "invalid_input"

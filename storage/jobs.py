@@ -62,6 +62,7 @@ if not string.find(',' .. ARGV[1] .. ',', ',' .. status .. ',', 1, true) then
 end
 if ARGV[2] ~= '' and redis.call('HGET', KEYS[1], 'run_id') ~= ARGV[2] then return {-2, status} end
 local released = {}
+local doomed = {}
 redis.call('HSET', KEYS[1], 'status', ARGV[3], unpack(ARGV, 9))
 local tenant, seq = unpack(redis.call('HMGET', KEYS[1], 'tenant', 'seq'))
 redis.call('ZREM', {STATUS_INDEX_OLD}, KEYS[3])
@@ -91,6 +92,7 @@ if ARGV[3] == 'succeeded' or ARGV[3] == 'failed' or ARGV[3] == 'cancelled' then
   redis.call('SET', KEYS[8], expires .. '|' .. tenant, 'PX', math.ceil((ttl + ARGV[7]) * 1000))
   redis.call('ZADD', KEYS[9], expires, KEYS[3] .. '|' .. tenant)
   released = fair_release(KEYS[3], tenant, tonumber(ARGV[8]), ARGV[6])
+  doomed = release_dependents(KEYS[3], ARGV[3], ARGV[6], KEYS[5], released)
   if ARGV[3] == 'succeeded' then
     local entry, from = unpack(redis.call('HMGET', KEYS[1], 'cache_key', 'cached_from'))
     if from then
@@ -103,12 +105,91 @@ else
   redis.call('EXPIRE', KEYS[1], ARGV[4])
 end
 redis.call('PUBLISH', KEYS[4], ARGV[5])
-return {1, status, released}
+return {1, status, released, doomed}
 """
-_TRANSITION = fairshare.LUA + (
-    _TRANSITION.replace("{BUCKETS}", "{" + ", ".join(f"'{b}'" for b in DURATION_BUCKETS) + "}")
-    .replace("{STATUS_INDEX_OLD}", keys.tenant_status_key_lua("tenant", "status"))
-    .replace("{STATUS_INDEX_NEW}", keys.tenant_status_key_lua("tenant", "ARGV[3]"))
+# The jobs waiting for job `id` when it becomes final: on success each stops
+# waiting for it and, waiting for nothing more, goes on the queue (appended to
+# `released`, whose messages the caller sends); otherwise the waiting ones are
+# returned, to be failed with dependency_failed by the caller (a crash in
+# between is repaired by the maintenance sweep).
+_DEPENDENTS_LUA = """
+local function release_dependents(id, to, now, queued, released)
+  local doomed = {}
+  local dependents = 'DEPENDENTS' .. id
+  for _, d in ipairs(redis.call('SMEMBERS', dependents)) do
+    local record = 'JOBPREFIX' .. d
+    local waits = 'WAITSPREFIX' .. d
+    local queued_now = redis.call('HGET', record, 'status') == 'queued'
+    if queued_now and redis.call('SISMEMBER', waits, id) == 1 then
+      if to == 'succeeded' then
+        redis.call('SREM', waits, id)
+        local left = redis.call('SMEMBERS', waits)
+        redis.call('HSET', record, 'waiting', table.concat(left, ','))
+        if #left == 0 then
+          redis.call('ZREM', 'WAITING', d)
+          redis.call('ZADD', queued, now, d)
+          table.insert(released, d)
+          table.insert(released, redis.call('HGET', record, 'op'))
+        end
+        redis.call('PUBLISH', 'CHANNELPREFIX' .. d, 'status')
+      else
+        table.insert(doomed, d)
+      end
+    end
+  end
+  redis.call('DEL', dependents)
+  return doomed
+end
+"""
+_DEPENDENTS_LUA = (
+    _DEPENDENTS_LUA.replace("DEPENDENTS", keys.job_dependents_key(""))
+    .replace("JOBPREFIX", keys.job_key(""))
+    .replace("WAITSPREFIX", keys.job_waits_key(""))
+    .replace("WAITING", keys.waiting_key())
+    .replace("CHANNELPREFIX", keys.job_channel(""))
+)
+
+# Make a just-recorded job wait for the jobs it references that have not
+# finished: registered with each (atomically with their final transitions, so
+# none can finish unnoticed) and taken off the queued set until released.
+# KEYS: record, queued set, waiting set. ARGV: job id, now, ttl, referenced ids.
+# Returns how many it waits for, and 'id status' of one that cannot succeed.
+_WAIT = """
+local pending, problem = {}, ''
+for i = 4, #ARGV do
+  local x = ARGV[i]
+  local s = redis.call('HGET', 'JOBPREFIX' .. x, 'status')
+  if s == 'queued' or s == 'running' then
+    redis.call('SADD', 'WAITSPREFIX' .. ARGV[1], x)
+    redis.call('EXPIRE', 'WAITSPREFIX' .. ARGV[1], ARGV[3])
+    redis.call('SADD', 'DEPENDENTS' .. x, ARGV[1])
+    redis.call('EXPIRE', 'DEPENDENTS' .. x, ARGV[3])
+    table.insert(pending, x)
+  elseif s ~= 'succeeded' then
+    problem = x .. ' ' .. (s or 'expired')
+  end
+end
+if #pending > 0 and problem == '' then
+  redis.call('HSET', KEYS[1], 'waiting', table.concat(pending, ','))
+  redis.call('ZREM', KEYS[2], ARGV[1])
+  redis.call('ZADD', KEYS[3], ARGV[2], ARGV[1])
+end
+return {#pending, problem}
+"""
+_WAIT = (
+    _WAIT.replace("DEPENDENTS", keys.job_dependents_key(""))
+    .replace("JOBPREFIX", keys.job_key(""))
+    .replace("WAITSPREFIX", keys.job_waits_key(""))
+)
+
+_TRANSITION = (
+    fairshare.LUA
+    + _DEPENDENTS_LUA
+    + (
+        _TRANSITION.replace("{BUCKETS}", "{" + ", ".join(f"'{b}'" for b in DURATION_BUCKETS) + "}")
+        .replace("{STATUS_INDEX_OLD}", keys.tenant_status_key_lua("tenant", "status"))
+        .replace("{STATUS_INDEX_NEW}", keys.tenant_status_key_lua("tenant", "ARGV[3]"))
+    )
 )
 
 # Start a run: queued -> running, or take over a running job whose heartbeat is
@@ -124,6 +205,8 @@ if status == 'running' then
   end
 elseif status ~= 'queued' then
   return {-1, status}
+elseif (redis.call('HGET', KEYS[1], 'waiting') or '') ~= '' then
+  return {-1, 'waiting'}
 end
 local attempts = tonumber(redis.call('HGET', KEYS[1], 'attempts') or '0')
 if attempts >= tonumber(ARGV[4]) then return {-3, tostring(attempts)} end
@@ -251,6 +334,7 @@ class Job:
     # (by name) once succeeded; inputs small enough to travel in the record
     # (base64 by input name, dropped once final).
     cached_from: str | None = None
+    waiting_for: list[str] = field(default_factory=list)
     digests: dict[str, str] = field(default_factory=dict)
     inline: dict[str, str] = field(default_factory=dict)
 
@@ -278,6 +362,9 @@ class Job:
             expires_ts=float(fields["expires_ts"]) if fields.get("expires_ts") else None,
             backlogged=fields.get("backlog") == "1",
             cached_from=fields.get("cached_from") or None,
+            waiting_for=[x for x in (fields.get("waiting") or "").split(",") if x]
+            if fields.get("status") == "queued"
+            else [],
             digests=orjson.loads(fields["digests"]) if fields.get("digests") else {},
             inline=orjson.loads(fields["inline"]) if fields.get("inline") else {},
         )
@@ -313,6 +400,7 @@ class Job:
             "error": self.error,
             "result": None if facts is None else results.document_view(facts),
             "expires_at": iso_time(self.expires_ts) if self.expires_ts is not None else None,
+            "waiting_for": self.waiting_for,
             "cached_from": self.cached_from,
             "links": links,
         }
@@ -447,6 +535,7 @@ class JobStore:
         # backlog onto the queue, to send their broker messages.
         self.on_release: Callable[[list[tuple[str, str]]], None] | None = None
         self._transition = client.register_script(_TRANSITION)
+        self._wait = client.register_script(_WAIT)
         self._start = client.register_script(_START)
         self._progress = client.register_script(_PROGRESS)
         self._create = client.register_script(_CREATE)
@@ -820,7 +909,43 @@ class JobStore:
             )
         if released and released[0] and self.on_release is not None:
             self.on_release(fairshare.released_pairs(released[0]))
+        if len(released) > 1 and released[1]:
+            self.fail_dependents(job_id, to, released[1])
         return code == 1
+
+    def fail_dependents(self, job_id: str, status: JobStatus | str, dependents: list[str]) -> None:
+        """Fail the jobs waiting for `job_id`, which will never succeed; each
+        failure fails the jobs waiting for it in turn."""
+        said = {"failed": "failed", "cancelled": "was cancelled"}.get(str(status), str(status))
+        for dependent in dependents:
+            self.fail(
+                dependent,
+                error_type="dependency_failed",
+                message=f"input job {job_id} {said}; this job did not run",
+                allowed=(JobStatus.QUEUED,),
+            )
+
+    def wait_for(self, job_id: str, referenced: list[str]) -> tuple[int, str]:
+        """Make a recorded job wait for the referenced jobs that are not finished.
+        Returns how many it waits for and, if one can never succeed, 'id status'."""
+        with translate_redis_errors():
+            count, problem = self._wait(
+                keys=[keys.job_key(job_id), keys.queued_key(), keys.waiting_key()],
+                args=[job_id, time.time(), self.ttl, *referenced],
+            )
+        return int(count), problem
+
+    def waiting_ids(self) -> list[str]:
+        with translate_redis_errors():
+            return list(self.redis.zrange(keys.waiting_key(), 0, -1))
+
+    def waits_of(self, job_id: str) -> list[str]:
+        with translate_redis_errors():
+            return sorted(self.redis.smembers(keys.job_waits_key(job_id)))
+
+    def forget_waiting(self, job_id: str) -> None:
+        with translate_redis_errors():
+            self.redis.zrem(keys.waiting_key(), job_id)
 
     @staticmethod
     def _script_keys(job_id: str) -> list[str]:

@@ -115,6 +115,21 @@ def expiring_key() -> str:
     return f"{PREFIX}:expiring"
 
 
+def job_waits_key(job_id: str) -> str:
+    """Set of the job ids a waiting job still waits for."""
+    return f"{PREFIX}:waits:{job_id}"
+
+
+def job_dependents_key(job_id: str) -> str:
+    """Set of the waiting jobs that reference this job."""
+    return f"{PREFIX}:dependents:{job_id}"
+
+
+def waiting_key() -> str:
+    """Sorted set of jobs waiting for others, scored by when they started waiting."""
+    return f"{PREFIX}:waiting"
+
+
 def idempotency_key(tenant: str, digest: str) -> str:
     return f"{PREFIX}:idem:{tenant}:{digest}"
 

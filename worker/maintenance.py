@@ -99,6 +99,38 @@ def _enqueue_again(ctx: WorkerContext, app: Celery, job_id: str) -> bool:
     return True
 
 
+def settle_waiting(ctx: WorkerContext) -> list[str]:
+    """Fail the waiting jobs that wait for a job that can no longer succeed (its
+    final transition happened, but the process that was to fail them died
+    first), and forget those no longer waiting. Releases happen in the success
+    transition itself; a lost message after one is `requeue_lost_messages`' job."""
+    failed = []
+    for job_id in ctx.jobs.waiting_ids():
+        try:
+            job = ctx.jobs.get(job_id)
+        except NotFound:
+            ctx.jobs.forget_waiting(job_id)
+            continue
+        if job.status != JobStatus.QUEUED or not job.waiting_for:
+            ctx.jobs.forget_waiting(job_id)
+            continue
+        for other in ctx.jobs.waits_of(job_id):
+            status = _status_or_expired(ctx, other)
+            if status not in ("queued", "running", "succeeded"):
+                ctx.jobs.fail_dependents(other, status, [job_id])
+                failed.append(job_id)
+                log.warning("job %s waited for %s, which is %s; failed", job_id, other, status)
+                break
+    return failed
+
+
+def _status_or_expired(ctx: WorkerContext, job_id: str) -> str:
+    try:
+        return ctx.jobs.get(job_id).status.value
+    except NotFound:
+        return "expired"
+
+
 def fail_past_hard_limit(ctx: WorkerContext, job_id: str, worker_name: str, limit: float) -> bool:
     """Fail a job whose pool process Celery killed at the hard time limit.
 
@@ -147,6 +179,7 @@ class Maintenance(threading.Thread):
             try:
                 requeue_orphans(self.ctx, self.app)
                 requeue_lost_messages(self.ctx, self.app)
+                settle_waiting(self.ctx)
                 delete_expired_objects(self.ctx)
                 repair_fair_share(self.ctx, self.fair)
                 self._cleanup_if_due()

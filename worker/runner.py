@@ -16,9 +16,15 @@ from typing import Any
 import numpy as np
 from celery.exceptions import SoftTimeLimitExceeded
 
-from arrayq.storage import codecs, inline, keys
+from arrayq.storage import codecs, inline, keys, slicing
 from arrayq.storage.digests import array_digest
-from arrayq.storage.errors import ArrayqError, BrokerUnavailable, Conflict, NotFound
+from arrayq.storage.errors import (
+    ArrayqError,
+    BrokerUnavailable,
+    Conflict,
+    InvalidInput,
+    NotFound,
+)
 from arrayq.storage.jobs import Job, JobStatus, JobStore
 from arrayq.storage.results import OUTPUTS_KIND, SINGLE, OutputFacts, ResultFacts
 from arrayq.storage.retry import retry_unavailable
@@ -47,6 +53,10 @@ class ResultTooLarge(ArrayqError):
 
 class InvalidResult(ArrayqError):
     type = "invalid_result"
+
+
+class DependencyGone(ArrayqError):
+    type = "dependency_failed"
 
 
 class OpFailed(Exception):
@@ -188,10 +198,40 @@ def _clip(text: str, limit: int = TRACEBACK_MAX_CHARS) -> str:
 def _load_input(ctx: WorkerContext, job: Job, name: str, spec: dict[str, Any]) -> np.ndarray:
     if name in job.inline:
         return inline.decode(job.inline[name], spec["descr"], spec["shape"])
+    if "job" in spec:
+        return _load_reference(ctx, job, name, spec)
 
     def load() -> np.ndarray:
         with ctx.store.open(spec["key"]) as stream:
             return codecs.read_npy(stream, max_bytes=ctx.settings.max_input_bytes)
+
+    return retry_unavailable(load, STORAGE_RETRY_DELAYS)
+
+
+def _load_reference(ctx: WorkerContext, job: Job, name: str, spec: dict[str, Any]) -> np.ndarray:
+    """Another job's output, straight from the store; a slice reads only the rows
+    it needs. The referenced job has succeeded (the job waited for it)."""
+    try:
+        source = ctx.jobs.get(spec["job"], tenant=job.tenant)
+        facts = source.facts
+        if facts is None:
+            raise NotFound(spec["job"])
+        out = facts.output(spec["output"])
+    except NotFound:
+        raise DependencyGone(f"input {name!r}: job {spec['job']} has no result any more") from None
+    text = spec.get("slice")
+
+    def load() -> np.ndarray:
+        if text is None:
+            with ctx.store.open(out.key) as stream:
+                return codecs.read_npy(stream, max_bytes=ctx.settings.max_result_bytes)
+        try:
+            index = slicing.parse_slice(text, out.shape)
+        except slicing.InvalidSlice as exc:
+            raise InvalidInput(f"input {name!r}: {exc}") from None
+        return slicing.read_slice(
+            ctx.store, out.key, index, max_bytes=ctx.settings.max_result_bytes
+        )
 
     return retry_unavailable(load, STORAGE_RETRY_DELAYS)
 

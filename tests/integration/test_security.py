@@ -358,3 +358,20 @@ def test_a_cursor_counts_only_the_callers_own_submissions(http):
     seen = http.get("/jobs", params={"cursor": alice_cursor}, headers=ALICE).json()["items"]
     bob_ids = {job["id"] for job in http.get("/jobs", headers=BOB).json()["items"]}
     assert not bob_ids & {job["id"] for job in seen}
+
+
+def test_a_reference_to_another_tenants_job_reads_like_an_unknown_id(http, alice_job):
+    def refer(job_id: str) -> httpx.Response:
+        body = {"op": "identity", "inputs": {"x": {"job": job_id}}}
+        return http.post("/jobs", json=body, headers=BOB)
+
+    foreign, unknown = refer(alice_job["id"]), refer("0" * 32)
+    expect_error(foreign, 422, "invalid_input")
+    expect_error(unknown, 422, "invalid_input")
+    assert foreign.json()["error"]["message"].replace(alice_job["id"], "ID") == (
+        unknown.json()["error"]["message"].replace("0" * 32, "ID")
+    )
+    own = http.post(
+        "/jobs", json={"op": "identity", "inputs": {"x": {"job": alice_job["id"]}}}, headers=ALICE
+    )
+    assert own.status_code == 202, own.text

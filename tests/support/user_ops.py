@@ -187,3 +187,50 @@ def wrong_outputs(params: WrongParams, progress) -> object:
     if params.how == "missing":
         return {"first": np.zeros(2)}
     return {"first": np.zeros(2), "second": {"not": "an array"}}
+
+
+# Pipelines: a slow first step, a step that fails, a step that counts its runs.
+
+
+class SlowParams(BaseModel):
+    seconds: float = 1.0
+    n: int = 4
+
+
+@op("slow_range", params=SlowParams, cache=False)
+def slow_range(params: SlowParams, progress) -> np.ndarray:
+    """`arange(n)` as float64 after `seconds` (reporting progress, so it can be cancelled)."""
+    deadline = time.monotonic() + params.seconds
+    while time.monotonic() < deadline:
+        progress(0.5)
+        time.sleep(0.02)
+    return np.arange(params.n, dtype=np.float64)
+
+
+@op("slow_random", params=SlowParams, cache=False)
+def slow_random(params: SlowParams, progress) -> np.ndarray:
+    """`n` random numbers (different every run) after `seconds`."""
+    time.sleep(params.seconds)
+    return np.random.default_rng().standard_normal(params.n)
+
+
+@op("explode", inputs=["x"])
+def explode(params: BaseModel, progress, x: np.ndarray) -> np.ndarray:
+    """Fail whatever the input."""
+    raise ValueError(f"cannot handle {x.shape}")
+
+
+class StepParams(BaseModel):
+    token: int
+    seconds: float = 0.0
+
+
+@op("counted_step", params=StepParams, inputs=["x"], cache=False)
+def counted_step(params: StepParams, progress, x: np.ndarray) -> np.ndarray:
+    """x + 1 after `seconds`; appends the token to $ARRAYQ_TEST_TALLY_FILE once it is done."""
+    time.sleep(params.seconds)
+    path = os.environ.get("ARRAYQ_TEST_TALLY_FILE")
+    if path:
+        with open(path, "a") as out:
+            out.write(f"{params.token}\n")
+    return x + 1
