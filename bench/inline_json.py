@@ -16,7 +16,9 @@ from bench.report import Section, Table, Target, ratio, spread
 from bench.timing import Samples, time_calls, time_interleaved
 
 ENCODE_SPEEDUP_TARGET = 50.0
-ORJSON_SLOWDOWN_LIMIT = 1.3
+ORJSON_SLOWDOWN_LIMIT = 1.1
+LOADS_SLOWDOWN_LIMIT = 1.2
+SIMD_SPEEDUP_TARGET = 2.0
 DECODE_SPEEDUP_TARGET = 10.0
 NAN_FRACTION = 0.01
 
@@ -75,6 +77,11 @@ def _encoders(array: np.ndarray) -> list[Way]:
             lambda: codecs.encode_array_json_base64(array),
         ),
         Way(
+            "base64_stdlib",
+            "arrayq: encode_array_json_base64, stdlib base64 (no pybase64)",
+            lambda: _stdlib(codecs.encode_array_json_base64, array),
+        ),
+        Way(
             "nan", "arrayq: encode_array_json, with NaN", lambda: codecs.encode_array_json(with_nan)
         ),
         Way(
@@ -102,6 +109,13 @@ def _decoders(array: np.ndarray) -> list[Way]:
             "base64",
             "arrayq: base64 form",
             lambda: codecs.decode_array_json(orjson.loads(base64_body), max_bytes=limit),
+        ),
+        Way(
+            "base64_stdlib",
+            "arrayq: base64 form, stdlib base64 (no pybase64)",
+            lambda: _stdlib(
+                lambda: codecs.decode_array_json(orjson.loads(base64_body), max_bytes=limit)
+            ),
         ),
         Way(
             "nan",
@@ -151,8 +165,29 @@ def _targets(results: dict[tuple[str, int, str], Samples], size: int) -> list[Ta
     arrayq_decode = results[("decode", size, "arrayq")].median
     base64_encode = results[("encode", size, "base64")].median
     base64_decode = results[("decode", size, "base64")].median
+    loads = results[("decode", size, "reference")].median
+    stdlib_encode = results[("encode", size, "base64_stdlib")].median
+    stdlib_decode = results[("decode", size, "base64_stdlib")].median
     at = f"at {size:,} elements"
     return [
+        Target(
+            "nested-list decode time vs orjson.loads alone " + at,
+            f"<= {LOADS_SLOWDOWN_LIMIT}x",
+            f"{arrayq_decode / loads:.2f}x",
+            arrayq_decode / loads <= LOADS_SLOWDOWN_LIMIT,
+        ),
+        _speedup(
+            "base64 encode, pybase64 vs stdlib " + at,
+            stdlib_encode,
+            base64_encode,
+            SIMD_SPEEDUP_TARGET,
+        ),
+        _speedup(
+            "base64 decode, pybase64 vs stdlib " + at,
+            stdlib_decode,
+            base64_decode,
+            SIMD_SPEEDUP_TARGET,
+        ),
         _speedup("encode vs naive " + at, naive_encode, arrayq_encode, ENCODE_SPEEDUP_TARGET),
         _speedup(
             "encode vs naive, base64 form " + at, naive_encode, base64_encode, ENCODE_SPEEDUP_TARGET
@@ -168,6 +203,15 @@ def _targets(results: dict[tuple[str, int, str], Samples], size: int) -> list[Ta
             "decode vs naive, base64 form " + at, naive_decode, base64_decode, DECODE_SPEEDUP_TARGET
         ),
     ]
+
+
+def _stdlib(func: Callable[..., object], *args: object) -> object:
+    """`func` with the codecs' stdlib base64 fallback, as without pybase64."""
+    simd, codecs._simd_base64 = codecs._simd_base64, None
+    try:
+        return func(*args)
+    finally:
+        codecs._simd_base64 = simd
 
 
 def _speedup(what: str, naive: float, arrayq: float, goal: float) -> Target:
