@@ -42,10 +42,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from arrayq.api.backends import Backends
 from arrayq.api.responses import NPY_MEDIA_TYPE
+from arrayq.storage.broker import queue_lengths
 from arrayq.storage.errors import ArrayqError
 from arrayq.storage.fairshare import FairShare, TenantShare
 from arrayq.storage.stats import JobStats, StatsSnapshot
-from arrayq.worker.celery_app import QUEUES
 
 log = logging.getLogger(__name__)
 
@@ -54,9 +54,6 @@ UNMATCHED_ROUTE = "unmatched"
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 _RESULT_ROUTES = frozenset({"/jobs/{job_id}/result", "/files/{job_id}"})
 _RESULT_FORMATS = {"application/json": "json", NPY_MEDIA_TYPE: "npy", "image/png": "png"}
-# kombu's Redis transport keeps each priority level of a queue in its own list.
-_KOMBU_PRIORITY_SEPARATOR = "\x06\x16"
-_KOMBU_PRIORITY_STEPS = (3, 6, 9)
 
 router = APIRouter(tags=["health"])
 
@@ -73,19 +70,6 @@ def get_metrics(request: Request) -> Response:
 
 
 # job metrics, read from Redis on scrape
-
-
-def queue_keys(queue: str) -> list[str]:
-    return [queue, *(f"{queue}{_KOMBU_PRIORITY_SEPARATOR}{step}" for step in _KOMBU_PRIORITY_STEPS)]
-
-
-def queue_lengths(client: redis.Redis) -> dict[str, int]:
-    pipe = client.pipeline(transaction=False)
-    for queue in QUEUES:
-        for key in queue_keys(queue):
-            pipe.llen(key)
-    lengths = iter(pipe.execute())
-    return {queue: sum(next(lengths) for _ in queue_keys(queue)) for queue in QUEUES}
 
 
 class JobCollector(Collector):

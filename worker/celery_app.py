@@ -1,4 +1,5 @@
-"""The Celery application: JSON only, late acknowledgement, one task reserved at a time."""
+"""The Celery application: JSON only, late acknowledgement, one task reserved at a time.
+The API builds it as a producer only (`create_celery`), workers with their task."""
 
 import os
 import socket
@@ -6,10 +7,10 @@ import socket
 from celery import Celery
 from kombu import Exchange, Queue
 
+from arrayq.storage.broker import QUEUES
 from arrayq.storage.settings import Settings
 
 TASK_NAME = "arrayq.run_job"
-QUEUES = ("default", "long")
 
 
 def node_name(pid: int | None = None) -> str:
@@ -49,6 +50,13 @@ def create_celery(settings: Settings) -> Celery:
         worker_soft_shutdown_timeout=10.0,
         worker_max_memory_per_child=settings.worker_max_memory_mb * 1024 or None,
     )
+    return app
+
+
+def create_worker_celery(settings: Settings) -> Celery:
+    """The app of a worker: the producer's, plus the task it runs. The API
+    only sends tasks by name and never loads the worker's modules."""
+    app = create_celery(settings)
     app.autodiscover_tasks(["arrayq.worker"], related_name="tasks", force=True)
     return app
 

@@ -6,9 +6,10 @@ import os
 from celery import Celery, signals
 from celery.exceptions import TimeLimitExceeded
 
+from arrayq.storage.broker import QUEUES
 from arrayq.storage.errors import ArrayqError
 from arrayq.storage.settings import get_settings
-from arrayq.worker.celery_app import QUEUES, create_celery, node_name
+from arrayq.worker.celery_app import create_worker_celery, node_name
 from arrayq.worker.context import build_context
 from arrayq.worker.maintenance import Maintenance, fail_past_hard_limit
 from arrayq.worker.ops import load_ops
@@ -22,7 +23,7 @@ def run_worker(
 ) -> None:
     settings = get_settings()
     load_ops(settings.ops_module_names())  # a broken ops module fails here, at start
-    app = create_celery(settings)
+    app = create_worker_celery(settings)
     node = node_name(os.getpid())
     MainProcess(app, node).connect()
     app.worker_main(

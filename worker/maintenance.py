@@ -18,12 +18,11 @@ from datetime import timedelta
 
 from celery import Celery
 
-from arrayq.storage import keys
+from arrayq.storage import broker, keys
 from arrayq.storage.errors import ArrayqError, NotFound
 from arrayq.storage.fairshare import FairShare
 from arrayq.storage.jobs import JobStatus
 from arrayq.storage.settings import Settings
-from arrayq.worker import broker
 from arrayq.worker.enqueue import enqueue
 from arrayq.worker.ops import UnknownOp, get_op
 from arrayq.worker.runner import WorkerContext

@@ -1,13 +1,33 @@
-"""What the broker holds: the job ids of the messages waiting on the queues or
-taken by a worker and not yet acknowledged (kombu's Redis layout)."""
+"""kombu's Redis layout, described here only: the queues and the Redis keys
+that hold their messages, and what the broker holds (the job ids of the
+messages waiting on the queues or taken by a worker and not yet acknowledged)."""
 
 import orjson
 import redis
 
 from arrayq.storage.redis_client import translate_redis_errors
-from arrayq.worker.celery_app import QUEUES
 
+QUEUES = ("default", "long")
 UNACKED_KEY = "unacked"  # kombu's default `unacked_key`
+# kombu's Redis transport keeps each priority level of a queue in its own list.
+_PRIORITY_SEPARATOR = "\x06\x16"
+_PRIORITY_STEPS = (3, 6, 9)
+
+
+def queue_keys(queue: str) -> list[str]:
+    """The Redis lists of one queue: the plain one and one per priority level."""
+    return [queue, *(f"{queue}{_PRIORITY_SEPARATOR}{step}" for step in _PRIORITY_STEPS)]
+
+
+def queue_lengths(client: redis.Redis) -> dict[str, int]:
+    """Messages waiting, by queue."""
+    with translate_redis_errors():
+        pipe = client.pipeline(transaction=False)
+        for queue in QUEUES:
+            for key in queue_keys(queue):
+                pipe.llen(key)
+        lengths = iter(pipe.execute())
+    return {queue: sum(next(lengths) for _ in queue_keys(queue)) for queue in QUEUES}
 
 
 def message_count(client: redis.Redis) -> int:
@@ -15,7 +35,8 @@ def message_count(client: redis.Redis) -> int:
     with translate_redis_errors():
         pipe = client.pipeline(transaction=True)
         for queue in QUEUES:
-            pipe.llen(queue)
+            for key in queue_keys(queue):
+                pipe.llen(key)
         pipe.hlen(UNACKED_KEY)
         return sum(pipe.execute())
 
@@ -25,7 +46,8 @@ def job_ids(client: redis.Redis) -> set[str]:
     with translate_redis_errors():
         pipe = client.pipeline(transaction=True)
         for queue in QUEUES:
-            pipe.lrange(queue, 0, -1)
+            for key in queue_keys(queue):
+                pipe.lrange(key, 0, -1)
         pipe.hvals(UNACKED_KEY)
         *waiting, taken = pipe.execute()
     ids = {_job_id(raw) for messages in waiting for raw in messages}
