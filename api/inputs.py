@@ -98,7 +98,8 @@ def _add_reference(backends: Backends, tenant: str, inputs: Inputs, name: str, r
     else:
         if ref.slice is not None:  # the syntax now; the bounds once the shape is known
             _parse(name, ref.slice, [1 << 62] * (ref.slice.count(",") + 1))
-        inputs.waiting_for.append(job.id)
+        if job.id not in inputs.waiting_for:
+            inputs.waiting_for.append(job.id)
         inputs.digests = None
     inputs.specs[name] = spec
 

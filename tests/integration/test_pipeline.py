@@ -75,12 +75,16 @@ def test_a_chain_submitted_at_once_runs_in_order(http):
     for previous, job in pairwise(chain):
         assert job["status"] == "queued" and job["waiting_for"] == [previous["id"]]
     assert http.get(f"/jobs/{chain[1]['id']}").json()["waiting_for"] == [first["id"]]
+    twice = post(http, "matmul", a={"job": first["id"]}, b={"job": first["id"]})
+    assert twice["waiting_for"] == [first["id"]]
     final = [wait_for(http, job["id"]) for job in chain]
     assert [job["status"] for job in final] == ["succeeded"] * 4
     assert all(job["attempts"] == 1 and job["waiting_for"] == [] for job in final)
     for previous, job in pairwise(final):
         assert job["started_at"] >= previous["finished_at"]
     np.testing.assert_array_equal(result(http, chain[-1]["id"]), np.arange(5.0) * 24)
+    assert wait_for(http, twice["id"])["status"] == "succeeded"
+    assert result(http, twice["id"]) == 30.0
 
 
 def test_a_failure_in_a_chain_fails_everything_below(http):
