@@ -8,6 +8,7 @@ import numpy as np
 import orjson
 import pytest
 
+from arrayq.client.processes import wait_until
 from arrayq.storage import codecs
 from tests.support.jobs import array_json, run, wait_for
 
@@ -123,3 +124,16 @@ def test_a_reference_to_a_failed_job_is_refused(http):
     assert response.status_code == 422 and response.json()["error"]["type"] == "invalid_input"
     inline = post(http, "identity", x=array_json(np.arange(2)))  # inputs of each kind mix
     assert wait_for(http, inline["id"])["status"] == "succeeded"
+
+
+def test_a_failed_op_is_logged_with_its_traceback_and_not_as_a_success(service, http):
+    job = wait_for(http, post(http, "fail", {"message": "no luck"})["id"])
+    assert job["status"] == "failed" and "in fail" in job["error"]["traceback"]
+
+    def logged() -> str:
+        return "".join(path.read_text() for path in service.logs.glob("worker-*.log"))
+
+    wait_until(lambda: f"Task arrayq.run_job[{job['id']}]" in logged(), 10, "the task's log line")
+    text = logged()
+    assert "WARNING" in text and f"job {job['id']} failed: RuntimeError: no luck" in text
+    assert f"Task arrayq.run_job[{job['id']}] succeeded" not in text

@@ -89,3 +89,27 @@ def test_a_zombie_run_never_changes_the_succeeded_bytes(shaky, http):
     time.sleep(0.5)
     assert http.get(f"/jobs/{job_id}/result", params={"format": "npy"}).content == settled
     assert result_files(shaky, job_id) == files and len(files) == 1  # its own write deleted
+
+
+@pytest.mark.slow
+def test_a_slice_of_a_1_gib_result_is_read_without_loading_it(tmp_path):
+    """The producer runs on one worker (queue long), the consumer on another
+    (queue default) whose pool process has run nothing else: its peak RSS shows
+    what reading a sliced reference costs."""
+    with own_service(tmp_path / "big", workers=0) as service:
+        service.start_worker("--queues", "long")
+        service.start_worker("--queues", "default")
+        ensure_workers(service, 2)
+        with service.client() as http:
+            big = post(http, "big_ones", {"nbytes": 1 << 30})
+            started = time.monotonic()
+            part = post(http, "peak_rss", {}, x={"job": big["id"], "slice": "1000:1010,::2"})
+            assert part["waiting_for"] == [big["id"]]
+            assert wait_for(http, part["id"], timeout=120)["status"] == "succeeded"
+            peak_kb, total = result_array(http, part["id"]).tolist()
+    print(
+        f"1 GiB result, 10 x 2048 slice: consumer peak RSS {peak_kb / 1024:.0f} MiB, "
+        f"{time.monotonic() - started:.1f} s"
+    )
+    assert total == 10 * 2048
+    assert peak_kb < 400 * 1024  # the whole file would be 1024 MiB

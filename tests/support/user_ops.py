@@ -234,3 +234,17 @@ def counted_step(params: StepParams, progress, x: np.ndarray) -> np.ndarray:
         with open(path, "a") as out:
             out.write(f"{params.token}\n")
     return x + 1
+
+
+@op("big_ones", params=BytesParams, queue="long", cache=False)
+def big_ones(params: BytesParams, progress) -> np.ndarray:
+    """`nbytes` one-bytes as rows of 4096 (every page touched), on the long queue."""
+    return np.ones((params.nbytes // 4096, 4096), dtype=np.uint8)
+
+
+@op("peak_rss", inputs=["x"], cache=False)
+def peak_rss(params: BaseModel, progress, x: np.ndarray) -> np.ndarray:
+    """[peak resident kB of this process, sum of x]."""
+    with open("/proc/self/status") as status:
+        peak = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
+    return np.array([peak, int(x.sum())], dtype=np.int64)
