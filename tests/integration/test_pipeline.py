@@ -142,3 +142,15 @@ def test_a_failed_op_is_logged_with_its_traceback_and_not_as_a_success(service, 
     text = logged()
     assert "WARNING" in text and f"job {job['id']} failed: RuntimeError: no luck" in text
     assert f"{task} succeeded" not in text
+
+
+@pytest.mark.parametrize("store", ["local", pytest.param("s3", marks=pytest.mark.s3)])
+def test_a_sliced_reference_on_each_store(request, store):
+    backend = request.getfixturevalue("service" if store == "local" else "s3_service")
+    with backend.client(follow_redirects=True) as http:
+        x = np.arange(64.0).reshape(8, 8)
+        x = x + x.T
+        eigh = run(http, "eigh", x=x)["id"]
+        part = post(http, "identity", x={"job": eigh, "output": "eigenvectors", "slice": "::3,1"})
+        assert wait_for(http, part["id"])["status"] == "succeeded"
+        np.testing.assert_array_equal(result(http, part["id"]), np.linalg.eigh(x)[1][::3, 1])
