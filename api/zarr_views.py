@@ -17,7 +17,7 @@ from arrayq.api.results import require_succeeded
 from arrayq.storage import codecs
 from arrayq.storage.errors import NotFound
 from arrayq.storage.jobs import Job
-from arrayq.storage.results import SINGLE
+from arrayq.storage.results import SINGLE, OutputFacts
 from arrayq.storage.stores import ObjectStore
 from arrayq.storage.zarr_view import ChunkSpan, ZarrLayout, parse_key
 
@@ -32,23 +32,35 @@ class NoZarrView(NotFound):
     type = "no_zarr_view"
 
 
-def zarr_response(backends: Backends, job: Job, key: str, *, head: bool = False) -> Response:
-    """The answer to `GET`/`HEAD /jobs/{id}/result.zarr/{key}`."""
+def zarr_response(
+    backends: Backends, job: Job, key: str, *, output: str | None = None, head: bool = False
+) -> Response:
+    """The answer to `GET`/`HEAD /jobs/{id}/result.zarr/{key}` (`output` None) or
+    `/jobs/{id}/outputs/{output}.zarr/{key}`."""
     indices = parse_key(key)  # an unknown key is 404 before any store access
+    out = _viewed_output(job, output)
+    layout = stored_layout(backends.store, out.key)
+    etag = f"{job.id}-zarr-{out.name}"
+    if indices is None:
+        return JSONBody(layout.metadata(), headers={"ETag": f'"{etag}"'})
+    span = layout.span(indices)
+    etag += "-c" + "".join(f".{index}" for index in indices)
+    return chunk_response(backends.store, out.key, span, etag=f'"{etag}"', head=head)
+
+
+def _viewed_output(job: Job, output: str | None) -> OutputFacts:
+    """The output a view shows: one named output, or the only one of `/result.zarr`
+    (404 `no_zarr_view` for a multi-output job; `unknown_output` for a bad name)."""
     facts = require_succeeded(job)
+    if output is not None:
+        return facts.output(output)
     if facts.multi:
         names = ", ".join(sorted(facts.outputs))
         raise NoZarrView(
             f"job {job.id} has several outputs ({names}); "
             f"read one at /jobs/{job.id}/outputs/{{name}}.zarr"
         )
-    object_key = facts.outputs[SINGLE].key
-    layout = stored_layout(backends.store, object_key)
-    if indices is None:
-        return JSONBody(layout.metadata(), headers={"ETag": f'"{job.id}-zarr"'})
-    span = layout.span(indices)
-    etag = f'"{job.id}-zarr-c{"".join(f".{index}" for index in indices)}"'
-    return chunk_response(backends.store, object_key, span, etag=etag, head=head)
+    return facts.outputs[SINGLE]
 
 
 def chunk_response(

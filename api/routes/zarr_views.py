@@ -1,6 +1,6 @@
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Path, Request, Response
 
 from arrayq.api.deps import BackendsDep, TenantDep
 from arrayq.api.zarr_views import CHUNK_MEDIA_TYPE, zarr_response
@@ -32,3 +32,22 @@ def get_result_zarr(
 ) -> Response:
     job = backends.jobs.get(job_id, tenant=tenant)
     return zarr_response(backends, job, key, head=request.method == "HEAD")
+
+
+@router.api_route(
+    "/jobs/{job_id}/outputs/{name}.zarr/{key:path}",
+    methods=["GET", "HEAD"],
+    summary="One output as a read-only Zarr v3 array: zarr.json and chunks c/i/j/...",
+    response_class=Response,
+    responses=_RESPONSES,
+)
+def get_output_zarr(
+    job_id: str,
+    name: Annotated[str, Path(max_length=200)],
+    key: str,
+    request: Request,
+    backends: BackendsDep,
+    tenant: TenantDep,
+) -> Response:
+    job = backends.jobs.get(job_id, tenant=tenant)
+    return zarr_response(backends, job, key, output=name, head=request.method == "HEAD")

@@ -184,3 +184,37 @@ def test_keys_and_tenancy_as_for_results(service, keyed_replica):
         zarr.open_array(url, mode="r")
     assert refused.value.status == 401
     assert orjson.loads(httpx.get(f"{url}/zarr.json").content)["error"]["type"] == "unauthorized"
+
+
+def test_each_output_of_a_multi_output_job_has_a_view(http):
+    x = np.random.default_rng(4).standard_normal((40, 40))
+    x = x + x.T
+    job = run(http, "eigh", x=x)
+    values, vectors = np.linalg.eigh(x)
+    base = f"{http.base_url}/jobs/{job['id']}/outputs"
+    for name, expected in (("eigenvalues", values), ("eigenvectors", vectors)):
+        opened = zarr.open_array(f"{base}/{name}.zarr", mode="r")
+        assert opened.shape == expected.shape and opened.dtype == np.float64
+        np.testing.assert_allclose(opened[...], expected, rtol=1e-10, atol=1e-12)
+        stored = http.get(
+            f"/jobs/{job['id']}/outputs/{name}", params={"format": "npy", "redirect": "false"}
+        )
+        np.testing.assert_array_equal(opened[...], np.load(io.BytesIO(stored.content)))
+    np.testing.assert_array_equal(
+        da.from_zarr(f"{base}/eigenvectors.zarr")[::3, 1::2].compute(),
+        zarr.open_array(f"{base}/eigenvectors.zarr", mode="r")[::3, 1::2],
+    )
+    whole = http.get(f"/jobs/{job['id']}/result.zarr/zarr.json")
+    assert whole.status_code == 404 and whole.json()["error"]["type"] == "no_zarr_view"
+    unknown = http.get(f"/jobs/{job['id']}/outputs/nope.zarr/zarr.json")
+    assert unknown.status_code == 404 and unknown.json()["error"]["type"] == "unknown_output"
+    assert http.get(f"/jobs/{job['id']}/outputs/eigenvalues.zarr/c/1").status_code == 404
+
+
+def test_a_single_result_is_also_the_output_named_result(http, stored):
+    job_id, _ = stored
+    same = [
+        http.get(f"/jobs/{job_id}/{path}/c/1/0").content
+        for path in ("result.zarr", "outputs/result.zarr")
+    ]
+    assert same[0] == same[1] and len(same[0]) == CHUNK_ROWS * SHAPE[1] * 8
