@@ -17,12 +17,14 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import kubernetes_validate
 import pytest
 import yaml
 from minio import Minio
 from minio.error import S3Error
 
 from arrayq.storage.settings import Settings
+from arrayq.worker.celery_app import QUEUES
 from tests.support.compose import (
     COMPOSE_FILE,
     REPO_ROOT,
@@ -331,7 +333,14 @@ def test_dockerignore_keeps_what_the_image_copies() -> None:
 
 def test_k8s_manifests_have_the_expected_kinds() -> None:
     kinds = Counter(document["kind"] for document in _k8s_documents())
-    expected = {"Deployment": 2, "Service": 1, "ConfigMap": 1, "Secret": 1, "Kustomization": 1}
+    expected = {
+        "Deployment": 2,
+        "Service": 1,
+        "ConfigMap": 1,
+        "Secret": 1,
+        "PodDisruptionBudget": 2,
+        "Kustomization": 1,
+    }
     assert kinds == expected
 
 
@@ -339,6 +348,67 @@ def test_kustomization_applies_every_manifest() -> None:
     (kustomization,) = _k8s_of_kind("Kustomization")
     manifests = {path.name for path in (DEPLOY / "k8s").glob("*.yaml")} - {"kustomization.yaml"}
     assert set(kustomization["resources"]) == manifests
+
+
+# The oldest Kubernetes release still supported upstream when this was written, and the newest
+# whose schemas the kubernetes-validate package ships (offline: the schemas are in the package).
+K8S_VERSIONS = ["1.32.0", kubernetes_validate.latest_version()]
+
+
+@pytest.mark.parametrize("version", K8S_VERSIONS)
+def test_k8s_manifests_follow_the_kubernetes_schemas(version: str) -> None:
+    documents = [d for d in _k8s_documents() if d["kind"] != "Kustomization"]
+    for document in documents:
+        try:
+            kubernetes_validate.validate(document, version, strict=True)
+        except kubernetes_validate.ValidationError as error:
+            pytest.fail(f"{document['kind']} {document['metadata']['name']}: {error.message}")
+
+
+def test_k8s_disruption_budgets_cover_every_deployment() -> None:
+    budgets = _k8s_of_kind("PodDisruptionBudget")
+    for deployment in _k8s_of_kind("Deployment"):
+        labels = deployment["spec"]["template"]["metadata"]["labels"]
+        (budget,) = [
+            b for b in budgets if b["spec"]["selector"]["matchLabels"].items() <= labels.items()
+        ]
+        assert budget["spec"].get("maxUnavailable", 0) == 1 or budget["spec"]["minAvailable"] >= 1
+
+
+def test_k8s_worker_liveness_is_the_compose_worker_healthcheck() -> None:
+    (container,) = _deployment("arrayq-worker")["spec"]["template"]["spec"]["containers"]
+    probe = container["livenessProbe"]
+    assert probe["exec"]["command"] == compose_service("worker")["healthcheck"]["test"][1:]
+    assert probe["timeoutSeconds"] >= 10
+
+
+def test_keda_scales_the_workers_on_the_length_of_their_queues() -> None:
+    scaled = _autoscale("ScaledObject")
+    worker = _deployment("arrayq-worker")
+    target = scaled["spec"]["scaleTargetRef"]
+    assert (target["kind"], target["name"]) == ("Deployment", worker["metadata"]["name"])
+    assert 1 <= scaled["spec"]["minReplicaCount"] < scaled["spec"]["maxReplicaCount"]
+    (config,) = _k8s_of_kind("ConfigMap")
+    broker = urlsplit(config["data"]["ARRAYQ_REDIS_URL"])
+    triggers = scaled["spec"]["triggers"]
+    assert {trigger["type"] for trigger in triggers} == {"redis"}
+    assert sorted(trigger["metadata"]["listName"] for trigger in triggers) == sorted(QUEUES)
+    for trigger in triggers:
+        metadata = trigger["metadata"]
+        assert metadata["address"] == f"{broker.hostname}:{broker.port or 6379}"
+        assert metadata["databaseIndex"] == (broker.path.strip("/") or "0")
+        assert int(metadata["listLength"]) >= 1
+
+
+def test_keda_scaled_object_is_optional_and_applied_by_its_own_kustomization() -> None:
+    kustomization = _autoscale("Kustomization")
+    assert kustomization["resources"] == ["scaledobject.yaml"]
+    (main,) = _k8s_of_kind("Kustomization")
+    assert not any("autoscale" in resource for resource in main["resources"])
+    scaled = _autoscale("ScaledObject")
+    assert scaled["apiVersion"] == "keda.sh/v1alpha1"
+    behavior = scaled["spec"]["advanced"]["horizontalPodAutoscalerConfig"]["behavior"]
+    assert behavior["scaleDown"]["stabilizationWindowSeconds"] >= 60
 
 
 def test_k8s_config_and_secret_hold_only_settings() -> None:
@@ -523,6 +593,14 @@ def _k8s_documents() -> list[dict[str, Any]]:
     for path in sorted((DEPLOY / "k8s").glob("*.yaml")):
         documents += [doc for doc in yaml.safe_load_all(path.read_text()) if doc]
     return documents
+
+
+def _autoscale(kind: str) -> dict[str, Any]:
+    documents = []
+    for path in sorted((DEPLOY / "k8s" / "autoscale").glob("*.yaml")):
+        documents += [doc for doc in yaml.safe_load_all(path.read_text()) if doc]
+    (found,) = [document for document in documents if document["kind"] == kind]
+    return found
 
 
 def _k8s_of_kind(*kinds: str) -> list[dict[str, Any]]:

@@ -1,5 +1,5 @@
-"""The worker healthcheck of docker-compose.yml and the k8s worker probe, run for real: it
-asks the workers of this host, over the broker, and nothing else."""
+"""The worker healthcheck of docker-compose.yml, run for real: it asks the workers of this
+host, over the broker, and nothing else."""
 
 import os
 import subprocess
@@ -7,10 +7,12 @@ import sys
 import time
 
 from arrayq.client.processes import free_port
-from tests.support.compose import compose_service
+from tests.support.compose import REPO_ROOT, compose_service
 from tests.support.service import Service
 
-PROBE = [sys.executable, "-m", "arrayq.worker.health"]
+SCRIPT = REPO_ROOT / "deploy" / "worker_health.py"
+IN_IMAGE = "/usr/local/lib/arrayq/worker_health.py"
+PROBE = [sys.executable, str(SCRIPT)]
 
 
 def _probe(redis_url: str) -> tuple[subprocess.CompletedProcess[str], float]:
@@ -23,7 +25,10 @@ def _probe(redis_url: str) -> tuple[subprocess.CompletedProcess[str], float]:
 def test_compose_worker_healthcheck_is_the_probe() -> None:
     test = compose_service("worker")["healthcheck"]["test"]
     assert test[0] == "CMD"
-    assert test[1:] == ["python", "-m", "arrayq.worker.health"]
+    assert test[1:] == ["python", IN_IMAGE]
+    dockerfile = (REPO_ROOT / "deploy" / "Dockerfile").read_text()
+    assert f"COPY deploy/worker_health.py {IN_IMAGE}" in dockerfile
+    assert "!deploy/worker_health.py" in (REPO_ROOT / ".dockerignore").read_text().splitlines()
 
 
 def test_healthy_while_this_hosts_worker_answers_over_the_broker(service: Service) -> None:
