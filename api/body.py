@@ -9,7 +9,7 @@ import anyio
 import orjson
 from starlette.requests import Request
 
-from arrayq.api.errors import ApiError
+from arrayq.api.errors import BadJson, JsonTooDeep, UnsupportedMediaType
 from arrayq.storage.errors import BodyTimeout, TooLarge
 
 
@@ -57,12 +57,12 @@ async def read_json(
     content_type = request.headers.get("content-type", "application/json")
     media_type = content_type.split(";")[0].strip().lower()
     if media_type != "application/json" and not media_type.endswith("+json"):
-        raise ApiError(415, "unsupported_media_type", "send the job as application/json")
+        raise UnsupportedMediaType("send the job as application/json")
     body = await read_limited(request, limit, idle_seconds=idle_seconds)
     try:
         value = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
-        raise ApiError(400, "invalid_json", f"the body is not valid JSON: {exc}") from exc
+        raise BadJson(f"the body is not valid JSON: {exc}") from exc
     check_json_bounds(value, max_depth=max_depth, max_values=max_values)
     return value
 
@@ -86,7 +86,7 @@ def check_json_bounds(value: Any, *, max_depth: int, max_values: int) -> None:
         if count > max_values:
             raise TooLarge(f"the body holds more than {max_values} JSON values")
     if any(type(item) in (list, dict) for item in level):
-        raise ApiError(400, "json_too_deep", f"the body is nested deeper than {max_depth} levels")
+        raise JsonTooDeep(f"the body is nested deeper than {max_depth} levels")
 
 
 def _children(item: Any) -> Iterable[Any]:

@@ -11,7 +11,7 @@ from fastapi import Depends, Request
 from starlette.concurrency import run_in_threadpool
 
 from arrayq.api.backends import Backends
-from arrayq.api.errors import ApiError
+from arrayq.api.errors import Unauthorized
 from arrayq.api.ratelimit import RateLimiter
 from arrayq.storage.jobs import JobStore
 from arrayq.storage.settings import Settings
@@ -62,11 +62,10 @@ async def get_tenant(request: Request, backends: BackendsDep) -> str:
         tenant_for_key(presented.strip(), tenants_by_key) if scheme.lower() == "bearer" else None
     )
     if tenant is None:
-        error = ApiError(
-            401, "unauthorized", "a valid 'Authorization: Bearer KEY' header is required"
+        raise Unauthorized(
+            "a valid 'Authorization: Bearer KEY' header is required",
+            headers={"WWW-Authenticate": "Bearer"},
         )
-        error.headers = {"WWW-Authenticate": "Bearer"}
-        raise error
     return tenant
 
 

@@ -2,6 +2,7 @@
 exceptions to HTTP statuses."""
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
@@ -32,21 +33,114 @@ from arrayq.storage.errors import (
 log = logging.getLogger(__name__)
 
 
-class ApiError(ArrayqError):
-    """An error raised by the API layer itself, with its status and extra body fields."""
+class Problem(ArrayqError):
+    """An error of the API layer: its class names it (`type`); body fields
+    (`job`, `details`, ...) and headers travel with it. Its status is in the table."""
 
-    def __init__(self, status: int, type: str, message: str, **extra: Any) -> None:
+    def __init__(
+        self, message: str, *, headers: Mapping[str, str] | None = None, **fields: Any
+    ) -> None:
         super().__init__(message)
-        self.status = status
-        self.type = type
-        self.extra = extra
-        self.headers: dict[str, str] = {}
+        self.fields = fields
+        if headers is not None:
+            self.headers = dict(headers)
 
     def body_fields(self) -> dict[str, Any]:
-        return self.extra
+        return self.fields
+
+
+class BadJson(Problem):
+    type = "invalid_json"
+
+
+class JsonTooDeep(Problem):
+    type = "json_too_deep"
+
+
+class InvalidRange(Problem):
+    type = "invalid_range"
+
+
+class Unauthorized(Problem):
+    type = "unauthorized"
+
+
+class Forbidden(Problem):
+    type = "forbidden"
+
+
+class Missing(Problem):
+    type = "not_found"
+
+
+class NoSuchOp(Problem):
+    type = "unknown_op"
+
+
+class StateChanged(Problem):
+    """The job changed state while the request was acting on it."""
+
+    type = "conflict"
+
+
+class ResultNotReady(Problem):
+    type = "result_not_ready"
+
+
+class UnsupportedMediaType(Problem):
+    type = "unsupported_media_type"
+
+
+class RangeNotSatisfiable(Problem):
+    type = "range_not_satisfiable"
+
+
+class ValidationFailed(Problem):
+    type = "validation_error"
+
+
+class InvalidParams(ValidationFailed):
+    type = "invalid_params"
+
+
+class UnknownOpRequested(Problem):
+    type = "unknown_op"
+
+
+class InvalidInputs(Problem):
+    type = "invalid_inputs"
+
+
+class InvalidCursor(Problem):
+    type = "invalid_cursor"
+
+
+class InvalidRenderOptions(Problem):
+    type = "invalid_render_options"
+
+
+class RateLimited(Problem):
+    type = "rate_limited"
 
 
 STATUS_BY_ERROR: dict[type[ArrayqError], int] = {
+    BadJson: 400,
+    JsonTooDeep: 400,
+    InvalidRange: 400,
+    Unauthorized: 401,
+    Forbidden: 403,
+    Missing: 404,
+    NoSuchOp: 404,
+    StateChanged: 409,
+    ResultNotReady: 409,
+    UnsupportedMediaType: 415,
+    RangeNotSatisfiable: 416,
+    ValidationFailed: 422,
+    UnknownOpRequested: 422,
+    InvalidInputs: 422,
+    InvalidCursor: 422,
+    InvalidRenderOptions: 422,
+    RateLimited: 429,
     NotFound: 404,
     Expired: 410,
     NotAcceptable: 406,
@@ -86,8 +180,6 @@ def error_response(
 
 
 def status_of(exc: ArrayqError) -> int:
-    if isinstance(exc, ApiError):
-        return exc.status
     for cls in type(exc).__mro__:
         if cls in STATUS_BY_ERROR:
             return STATUS_BY_ERROR[cls]
@@ -114,10 +206,12 @@ async def _request_validation_error(request: Request, exc: Exception) -> JSONBod
     return error_response(422, "validation_error", _summary(details), details=details)
 
 
-def validation_failed(exc: ValidationError, type: str = "validation_error") -> ApiError:
+def validation_failed(
+    exc: ValidationError, kind: type[ValidationFailed] = ValidationFailed
+) -> ValidationFailed:
     """A 422 carrying pydantic's error details."""
     details = [_clean(err) for err in exc.errors(include_url=False)]
-    return ApiError(422, type, _summary(details), details=details)
+    return kind(_summary(details), details=details)
 
 
 async def _params_validation_error(request: Request, exc: Exception) -> JSONBody:

@@ -16,7 +16,14 @@ from pydantic import BaseModel, ValidationError
 
 from arrayq.api import cache
 from arrayq.api.backends import Backends
-from arrayq.api.errors import ApiError, validation_failed
+from arrayq.api.errors import (
+    InvalidCursor,
+    InvalidInputs,
+    InvalidParams,
+    StateChanged,
+    UnknownOpRequested,
+    validation_failed,
+)
 from arrayq.api.inputs import resolve_inputs, store_arrays
 from arrayq.api.schemas import JobRequest
 from arrayq.storage import keys
@@ -52,7 +59,7 @@ def submit_job(
     try:
         params = op.params.model_validate(request.params)
     except ValidationError as exc:
-        raise validation_failed(exc, "invalid_params") from None
+        raise validation_failed(exc, InvalidParams) from None
     check_input_names(op, request.inputs)
     idem = Idempotency(tenant, idempotency_key, _digest(body)) if idempotency_key else None
     if idem is not None and (first := backends.jobs.idempotent_job(idem)) is not None:
@@ -147,7 +154,7 @@ def _delete_inputs(backends: Backends, tenant: str, job_id: str) -> None:
 def find_op(backends: Backends, name: str) -> Op:
     op = backends.ops.get(name)
     if op is None:
-        raise ApiError(422, "unknown_op", f"unknown op {name!r}; GET /ops lists them")
+        raise UnknownOpRequested(f"unknown op {name!r}; GET /ops lists them")
     return op
 
 
@@ -155,9 +162,7 @@ def check_input_names(op: Op, inputs: dict[str, Any]) -> None:
     missing = [name for name in op.inputs if name not in inputs]
     unknown = [name for name in inputs if name not in op.inputs]
     if missing or unknown:
-        raise ApiError(
-            422,
-            "invalid_inputs",
+        raise InvalidInputs(
             f"op {op.name!r} takes inputs {list(op.inputs)}; missing {missing}, unknown {unknown}",
         )
 
@@ -209,7 +214,7 @@ def decode_cursor(cursor: str) -> int:
     except ValueError:
         raw = b""
     if len(raw) != _CURSOR_BYTES or encode_cursor(int.from_bytes(raw, "big")) != cursor:
-        raise ApiError(422, "invalid_cursor", "cursor must be a next_cursor from an earlier page")
+        raise InvalidCursor("cursor must be a next_cursor from an earlier page")
     return int.from_bytes(raw, "big")
 
 
@@ -220,9 +225,7 @@ def cancel_or_delete(backends: Backends, job_id: str, tenant: str) -> None:
         return
     job = backends.jobs.get(job_id, tenant=tenant)  # it may have finished meanwhile
     if not job.status.is_final:
-        raise ApiError(
-            409, "conflict", f"job {job.id} changed state; try again", job=job.document()
-        )
+        raise StateChanged(f"job {job.id} changed state; try again", job=job.document())
     backends.jobs.delete(job.id)
     for prefix in keys.job_object_prefixes(job.tenant, job.id):
         backends.store.delete_prefix(prefix)

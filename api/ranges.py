@@ -1,7 +1,7 @@
 """HTTP byte ranges (RFC 9110 section 14), checked before any byte is sent so
 that a bad header gets a JSON error like every other."""
 
-from arrayq.api.errors import ApiError
+from arrayq.api.errors import InvalidRange, RangeNotSatisfiable
 
 
 def parse_ranges(header: str | None, size: int) -> list[tuple[int, int]]:
@@ -11,29 +11,28 @@ def parse_ranges(header: str | None, size: int) -> list[tuple[int, int]]:
         return []
     unit, _, spec = header.partition("=")
     if unit.strip().lower() != "bytes" or not spec.strip():
-        raise ApiError(400, "invalid_range", f"malformed Range header {header[:100]!r}")
+        raise InvalidRange(f"malformed Range header {header[:100]!r}")
     ranges = [_one_range(part.strip(), size, header) for part in spec.split(",")]
     satisfiable = [r for r in ranges if r is not None]
     if not satisfiable:
-        error = ApiError(
-            416, "range_not_satisfiable", f"no part of {header[:100]!r} is in 0-{size - 1}"
+        raise RangeNotSatisfiable(
+            f"no part of {header[:100]!r} is in 0-{size - 1}",
+            headers={"Content-Range": f"bytes */{size}"},
         )
-        error.headers = {"Content-Range": f"bytes */{size}"}
-        raise error
     return satisfiable
 
 
 def _one_range(part: str, size: int, header: str) -> tuple[int, int] | None:
     first, dash, last = part.partition("-")
     if not dash or not (first.isdigit() or last.isdigit()) or not _digits_or_empty(first, last):
-        raise ApiError(400, "invalid_range", f"malformed Range header {header[:100]!r}")
+        raise InvalidRange(f"malformed Range header {header[:100]!r}")
     if not first:  # a suffix: the last N bytes
         length = min(int(last), size)
         return (size - length, size) if length else None
     start = int(first)
     end = size - 1 if not last else min(int(last), size - 1)
     if last and int(last) < start:
-        raise ApiError(400, "invalid_range", f"range start after its end in {header[:100]!r}")
+        raise InvalidRange(f"range start after its end in {header[:100]!r}")
     return (start, end + 1) if start < size else None
 
 

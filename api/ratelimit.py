@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import redis
 
-from arrayq.api.errors import ApiError
+from arrayq.api.errors import RateLimited
 from arrayq.storage import keys
 from arrayq.storage.redis_client import translate_redis_errors
 
@@ -48,7 +48,7 @@ class RateLimit:
 
 
 class RateLimiter:
-    """One per API process; `check` raises a 429 `ApiError` when the tenant is over."""
+    """One per API process; `check` raises `RateLimited` when the tenant is over."""
 
     def __init__(self, client: redis.Redis, limit: RateLimit) -> None:
         self.limit = limit
@@ -65,15 +65,12 @@ class RateLimiter:
             raise rate_limited(self.limit, wait_us)
 
 
-def rate_limited(limit: RateLimit, wait_us: int) -> ApiError:
+def rate_limited(limit: RateLimit, wait_us: int) -> RateLimited:
     retry_after = max(1, math.ceil(wait_us / 1_000_000))
-    error = ApiError(
-        429,
-        "rate_limited",
+    return RateLimited(
         f"over the limit of {limit.per_minute} requests per minute; retry in {retry_after} s",
+        headers={"Retry-After": str(retry_after)},
     )
-    error.headers = {"Retry-After": str(retry_after)}
-    return error
 
 
 def limiter_from(client: redis.Redis, per_minute: int, burst: int) -> RateLimiter | None:

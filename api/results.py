@@ -17,7 +17,7 @@ from starlette.responses import RedirectResponse, Response, StreamingResponse
 
 from arrayq.api import signing
 from arrayq.api.backends import Backends
-from arrayq.api.errors import ApiError
+from arrayq.api.errors import InvalidRenderOptions, Missing, ResultNotReady
 from arrayq.api.negotiation import (
     Ask,
     File,
@@ -68,7 +68,7 @@ def require_succeeded(job: Job) -> ResultFacts:
             message = f"job {job.id} failed; it has no result"
         else:
             message = f"job {job.id} is {job.status.value}; the result is not ready"
-        raise ApiError(409, "result_not_ready", message, job=job.document())
+        raise ResultNotReady(message, job=job.document())
     return facts
 
 
@@ -145,7 +145,7 @@ def _render(array: np.ndarray, render: RenderOptions) -> np.ndarray:
     try:
         return colormaps.render(array, render.cmap, render.vmin, render.vmax)
     except ValueError as exc:
-        raise ApiError(422, "invalid_render_options", str(exc)) from exc
+        raise InvalidRenderOptions(str(exc)) from exc
 
 
 def local_npy_response(
@@ -153,7 +153,7 @@ def local_npy_response(
 ) -> Response:
     path = backends.store.local_path(out.key)
     if path is None or not path.is_file():
-        raise ApiError(404, "not_found", "the result is no longer stored")
+        raise Missing("the result is no longer stored")
     parse_ranges(asked.range_header, path.stat().st_size)  # a bad Range gets a JSON error
     name = f"{job_id}.npy" if asked.output is None else f"{job_id}-{asked.output}.npy"
     prefix = backends.settings.accel_redirect_prefix

@@ -18,7 +18,7 @@ from starlette.requests import Request
 
 from arrayq.api.backends import Backends
 from arrayq.api.body import body_chunks, check_declared_length
-from arrayq.api.errors import ApiError
+from arrayq.api.errors import UnsupportedMediaType
 from arrayq.storage import codecs, keys
 from arrayq.storage.digests import ArrayHasher
 from arrayq.storage.errors import InvalidArray
@@ -65,9 +65,7 @@ async def receive_upload(backends: Backends, tenant: str, request: Request) -> U
 def _check_content_type(request: Request) -> None:
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media_type not in NPY_MEDIA_TYPES:
-        raise ApiError(
-            415, "unsupported_media_type", "send the upload as application/x-npy (a raw .npy file)"
-        )
+        raise UnsupportedMediaType("send the upload as application/x-npy (a raw .npy file)")
 
 
 def _check_length_matches(request: Request, total: int) -> None:

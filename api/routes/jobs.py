@@ -7,7 +7,7 @@ from starlette.concurrency import run_in_threadpool
 from arrayq.api import jobs as job_actions
 from arrayq.api.body import read_json
 from arrayq.api.deps import BackendsDep, JobsDep, TenantDep
-from arrayq.api.errors import ApiError
+from arrayq.api.errors import ValidationFailed
 from arrayq.api.events import already_seen, job_events
 from arrayq.api.responses import JSONBody
 from arrayq.api.waiting import preferred_wait, until_final, wait_final
@@ -49,7 +49,7 @@ async def create_job(
         idle_seconds=settings.body_idle_timeout_seconds,
     )
     if not isinstance(body, dict):
-        raise ApiError(422, "validation_error", "the body must be a JSON object")
+        raise ValidationFailed("the body must be a JSON object")
     wait = preferred_wait(prefer)
     job_id = job_actions.new_job_id()
     # With a wait, the new job is followed from before it exists: no change of

@@ -3,7 +3,7 @@ from typing import Any
 from fastapi import APIRouter
 
 from arrayq.api.deps import BackendsDep, TenantDep
-from arrayq.api.errors import ApiError
+from arrayq.api.errors import NoSuchOp
 
 router = APIRouter(tags=["ops"])
 
@@ -17,5 +17,5 @@ def list_ops(backends: BackendsDep, _: TenantDep) -> list[dict[str, Any]]:
 def get_op(name: str, backends: BackendsDep, _: TenantDep) -> dict[str, Any]:
     op = backends.ops.get(name)
     if op is None:
-        raise ApiError(404, "unknown_op", f"unknown op {name!r}")
+        raise NoSuchOp(f"unknown op {name!r}")
     return op.describe()

@@ -7,7 +7,7 @@ from starlette.concurrency import run_in_threadpool
 from arrayq.api import signing
 from arrayq.api.backends import Backends
 from arrayq.api.deps import BackendsDep, TenantDep
-from arrayq.api.errors import ApiError
+from arrayq.api.errors import Forbidden, Missing, ResultNotReady
 from arrayq.api.negotiation import choose_format
 from arrayq.api.responses import NPY_MEDIA_TYPE, NPZ_MEDIA_TYPE
 from arrayq.api.results import (
@@ -168,14 +168,14 @@ async def _signed_file(
     secret = await run_in_threadpool(backends.signing_secret)
     subject = signing.subject(job_id, name)
     if not keys.is_valid_id(job_id) or not signing.verify(secret, subject, exp, sig):
-        raise ApiError(403, "forbidden", "the link is invalid or has expired")
+        raise Forbidden("the link is invalid or has expired")
     try:
         job = await run_in_threadpool(backends.jobs.get, job_id)
         facts = require_succeeded(job)
         out = facts.output(name) if name is not None else facts.outputs[SINGLE]
-    except (NotFound, ApiError, KeyError):
-        raise ApiError(403, "forbidden", "the link is invalid or has expired") from None
+    except (NotFound, ResultNotReady, KeyError):
+        raise Forbidden("the link is invalid or has expired") from None
     if backends.store.local_path(out.key) is None:
-        raise ApiError(404, "not_found", "signed links serve local storage only")
+        raise Missing("signed links serve local storage only")
     asked = ResultRequest(fmt=None, output=name, range_header=range)
     return local_npy_response(backends, out, job.id, asked)

@@ -9,7 +9,7 @@ from pathlib import Path
 from fastapi import APIRouter
 from fastapi.responses import FileResponse
 
-from arrayq.api.errors import ApiError
+from arrayq.api.errors import Missing
 
 STATIC_DIR = Path(__file__).resolve().parents[1] / "static"
 ASSETS = {"dashboard.js": "text/javascript", "dashboard.css": "text/css"}
@@ -34,5 +34,5 @@ def dashboard() -> FileResponse:
 def dashboard_asset(asset: str) -> FileResponse:
     media_type = ASSETS.get(asset)
     if media_type is None:
-        raise ApiError(404, "not_found", f"no dashboard file {asset!r}")
+        raise Missing(f"no dashboard file {asset!r}")
     return FileResponse(STATIC_DIR / asset, media_type=media_type, headers=HEADERS)

@@ -22,7 +22,7 @@ from tests.support.service import Service
 
 TENANTS = 10
 CAP = 20  # 10 tenants x 20 = 200 stalled uploads, every tenant at its cap
-IDLE = 8.0
+IDLE = 12.0
 KEYS = {f"key{i}": f"tenant{i}" for i in range(TENANTS)} | {"free": "free"}
 SETTINGS = {
     "ARRAYQ_API_KEYS": ",".join(f"{key}:{tenant}" for key, tenant in KEYS.items()),
