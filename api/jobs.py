@@ -115,6 +115,9 @@ def _record_and_queue(
         if arrays:
             _delete_inputs(backends, new.tenant, new.id)
         return Submitted(created.job, created=False)
+    referenced = _referenced(new)
+    if referenced:
+        backends.jobs.need(new.id, referenced)
     if created.job.backlogged:  # fair share: sent when the tenant has room
         return Submitted(created.job, created=True)
     if waiting_for and _waits(backends, created.job, waiting_for):
@@ -125,6 +128,10 @@ def _record_and_queue(
         _forget(backends, created.job, new.idempotency)
         raise
     return Submitted(created.job, created=True)
+
+
+def _referenced(new: NewJob) -> list[str]:
+    return list(dict.fromkeys(spec["job"] for spec in new.inputs.values() if "job" in spec))
 
 
 def _waits(backends: Backends, job: Job, referenced: list[str]) -> bool:

@@ -88,11 +88,16 @@ if ARGV[3] == 'succeeded' or ARGV[3] == 'failed' or ARGV[3] == 'cancelled' then
   local ttl = tonumber(redis.call('HGET', KEYS[1], 'ttl') or ARGV[4])
   local expires = string.format('%.3f', tonumber(ARGV[6]) + ttl)
   redis.call('HSET', KEYS[1], 'expires_ts', expires)
-  redis.call('PEXPIRE', KEYS[1], math.ceil(ttl * 1000))
+  if tonumber(redis.call('HGET', 'NEEDED', KEYS[3]) or '0') > 0 then
+    redis.call('PERSIST', KEYS[1])  -- a job that references it has not started
+  else
+    redis.call('PEXPIRE', KEYS[1], math.ceil(ttl * 1000))
+  end
   redis.call('SET', KEYS[8], expires .. '|' .. tenant, 'PX', math.ceil((ttl + ARGV[7]) * 1000))
   redis.call('ZADD', KEYS[9], expires, KEYS[3] .. '|' .. tenant)
   released = fair_release(KEYS[3], tenant, tonumber(ARGV[8]), ARGV[6])
   doomed = release_dependents(KEYS[3], ARGV[3], ARGV[6], KEYS[5], released)
+  unneed(KEYS[1], ARGV[6])
   if ARGV[3] == 'succeeded' then
     local entry, from = unpack(redis.call('HMGET', KEYS[1], 'cache_key', 'cached_from'))
     if from then
@@ -113,6 +118,24 @@ return {1, status, released, doomed}
 # returned, to be failed with dependency_failed by the caller (a crash in
 # between is repaired by the maintenance sweep).
 _DEPENDENTS_LUA = """
+-- The job of `record` has started or ended: the jobs it references may expire
+-- once no other job that has not started needs them.
+local function unneed(record, now)
+  local needs = redis.call('HGET', record, 'needs')
+  if not needs or needs == '' then return end
+  redis.call('HDEL', record, 'needs')
+  for x in string.gmatch(needs, '[^,]+') do
+    if redis.call('HINCRBY', 'NEEDED', x, -1) <= 0 then
+      redis.call('HDEL', 'NEEDED', x)
+      local expires = redis.call('HGET', 'JOBPREFIX' .. x, 'expires_ts')
+      if expires then
+        local left = math.max(math.ceil((tonumber(expires) - tonumber(now)) * 1000), 1)
+        redis.call('PEXPIRE', 'JOBPREFIX' .. x, left)
+      end
+    end
+  end
+end
+
 local function release_dependents(id, to, now, queued, released)
   local doomed = {}
   local dependents = 'DEPENDENTS' .. id
@@ -147,6 +170,7 @@ _DEPENDENTS_LUA = (
     .replace("WAITSPREFIX", keys.job_waits_key(""))
     .replace("WAITING", keys.waiting_key())
     .replace("CHANNELPREFIX", keys.job_channel(""))
+    .replace("NEEDED", keys.needed_key())
 )
 
 # Make a just-recorded job wait for the jobs it references that have not
@@ -182,6 +206,22 @@ _WAIT = (
     .replace("WAITSPREFIX", keys.job_waits_key(""))
 )
 
+# Record that a new job needs the jobs it references: counted, and kept from
+# expiring (`unneed` gives them back their expiry). KEYS: record, needed hash.
+# ARGV: referenced ids.
+_NEED = """
+redis.call('HSET', KEYS[1], 'needs', table.concat(ARGV, ','))
+for _, x in ipairs(ARGV) do
+  redis.call('HINCRBY', KEYS[2], x, 1)
+  redis.call('PERSIST', 'JOBPREFIX' .. x)
+end
+return 1
+""".replace("JOBPREFIX", keys.job_key(""))
+
+# The job has read its inputs: the jobs it references may expire. KEYS: record.
+# ARGV: now.
+_UNNEED = _DEPENDENTS_LUA + "unneed(KEYS[1], ARGV[1])\nreturn 1\n"
+
 _TRANSITION = (
     fairshare.LUA
     + _DEPENDENTS_LUA
@@ -189,6 +229,7 @@ _TRANSITION = (
         _TRANSITION.replace("{BUCKETS}", "{" + ", ".join(f"'{b}'" for b in DURATION_BUCKETS) + "}")
         .replace("{STATUS_INDEX_OLD}", keys.tenant_status_key_lua("tenant", "status"))
         .replace("{STATUS_INDEX_NEW}", keys.tenant_status_key_lua("tenant", "ARGV[3]"))
+        .replace("NEEDED", keys.needed_key())
     )
 )
 
@@ -536,6 +577,8 @@ class JobStore:
         self.on_release: Callable[[list[tuple[str, str]]], None] | None = None
         self._transition = client.register_script(_TRANSITION)
         self._wait = client.register_script(_WAIT)
+        self._need = client.register_script(_NEED)
+        self._unneed = client.register_script(_UNNEED)
         self._start = client.register_script(_START)
         self._progress = client.register_script(_PROGRESS)
         self._create = client.register_script(_CREATE)
@@ -934,6 +977,32 @@ class JobStore:
                 args=[job_id, time.time(), self.ttl, *referenced],
             )
         return int(count), problem
+
+    def need(self, job_id: str, referenced: list[str]) -> None:
+        """The referenced jobs' records outlive their lifetime until this job has
+        started or ended (then their own expiry time applies again)."""
+        with translate_redis_errors():
+            self._need(keys=[keys.job_key(job_id), keys.needed_key()], args=referenced)
+
+    def unneed(self, job_id: str) -> None:
+        """The job has read the results it references: they may expire now."""
+        with translate_redis_errors():
+            self._unneed(keys=[keys.job_key(job_id)], args=[time.time()])
+
+    def needed_record(self, job_id: str, tenant: str) -> Job:
+        """A job another job references, read even past its lifetime (its record is
+        kept until the referencing job has started); `NotFound` once gone."""
+        if not keys.is_valid_id(job_id):
+            raise NotFound(f"no job {job_id!r}")
+        with translate_redis_errors():
+            fields = self.redis.hgetall(keys.job_key(job_id))
+        if not fields or fields.get("tenant") != tenant:
+            raise NotFound(f"no job {job_id!r}")
+        return Job.from_hash(fields)
+
+    def is_needed(self, job_id: str) -> bool:
+        with translate_redis_errors():
+            return int(self.redis.hget(keys.needed_key(), job_id) or 0) > 0
 
     def waiting_ids(self) -> list[str]:
         with translate_redis_errors():

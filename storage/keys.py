@@ -125,6 +125,11 @@ def job_dependents_key(job_id: str) -> str:
     return f"{PREFIX}:dependents:{job_id}"
 
 
+def needed_key() -> str:
+    """Hash of job id -> how many jobs that reference it have not started yet."""
+    return f"{PREFIX}:needed"
+
+
 def waiting_key() -> str:
     """Sorted set of jobs waiting for others, scored by when they started waiting."""
     return f"{PREFIX}:waiting"

@@ -146,6 +146,8 @@ def delete_expired_objects(ctx: WorkerContext) -> int:
     """Delete the objects of jobs past their lifetime; returns how many jobs."""
     expired = ctx.jobs.expired_objects(before=time.time())
     for job_id, tenant in expired:
+        if ctx.jobs.is_needed(job_id):  # a job that references it has not started
+            continue
         for prefix in keys.job_object_prefixes(tenant, job_id):
             ctx.store.delete_prefix(prefix)
         ctx.jobs.objects_deleted(job_id, tenant)

@@ -173,6 +173,8 @@ def _compute(ctx: WorkerContext, job: Job, op: Op, monitor: RunMonitor) -> dict[
     if op.result_nbytes is not None and len(shapes) == len(job.inputs):
         check_result_size(op.result_nbytes(params, shapes), ctx.settings.max_result_bytes)
     inputs = {name: _load_input(ctx, job, name, spec) for name, spec in job.inputs.items()}
+    if any("job" in spec for spec in job.inputs.values()):
+        ctx.jobs.unneed(job.id)
     with monitor.interruptible():
         returned = call_op(op, params, monitor.progress, inputs)
     return validate_outputs(op, returned, ctx.settings.max_result_bytes)
@@ -212,7 +214,7 @@ def _load_reference(ctx: WorkerContext, job: Job, name: str, spec: dict[str, Any
     """Another job's output, straight from the store; a slice reads only the rows
     it needs. The referenced job has succeeded (the job waited for it)."""
     try:
-        source = ctx.jobs.get(spec["job"], tenant=job.tenant)
+        source = ctx.jobs.needed_record(spec["job"], job.tenant)
         facts = source.facts
         if facts is None:
             raise NotFound(spec["job"])

@@ -1,6 +1,7 @@
 """Jobs that use other jobs' results, with real workers: references by output
 and slice, chains that wait, failures and cancels down a chain."""
 
+import time
 from itertools import pairwise
 
 import httpx
@@ -154,3 +155,18 @@ def test_a_sliced_reference_on_each_store(request, store):
         part = post(http, "identity", x={"job": eigh, "output": "eigenvectors", "slice": "::3,1"})
         assert wait_for(http, part["id"])["status"] == "succeeded"
         np.testing.assert_array_equal(result(http, part["id"]), np.linalg.eigh(x)[1][::3, 1])
+
+
+def test_a_result_a_waiting_job_needs_outlives_its_ttl(http):
+    body = {"op": "slow_range", "params": {"seconds": 0.2, "n": 3}, "ttl_seconds": 1}
+    short = http.post("/jobs", json={**body, "cache": False}).json()
+    slow = post(http, "slow_range", {"seconds": 4.0, "n": 3})
+    # `short` lives 1 s once final; the job below waits for `slow` well past that.
+    body = {"op": "matmul", "inputs": {"a": {"job": short["id"]}, "b": {"job": slow["id"]}}}
+    waiting = http.post("/jobs", json={**body, "cache": False}).json()
+    assert waiting["status"] == "queued" and len(waiting["waiting_for"]) == 2
+    time.sleep(2.5)
+    assert http.get(f"/jobs/{short['id']}").status_code == 410  # expired for its owner
+    done = wait_for(http, waiting["id"], timeout=30)
+    assert done["status"] == "succeeded", done["error"]
+    assert result(http, waiting["id"]) == 5.0  # [0, 1, 2] @ [0, 1, 2]
