@@ -60,7 +60,13 @@ def random_result(service: Service, nbytes: int) -> str:
 def local_result_file(service: Service, job_id: str) -> Path:
     """Where a local-storage service keeps the `.npy` result of `job_id`."""
     root = Path(service.storage_url.removeprefix("file://"))
-    found = list(root.rglob(f"{job_id}.npy"))
+    # Each run writes under results/<tenant>/<job id>/<run id>/; older results were
+    # results/<tenant>/<job id>.npy.
+    found = [
+        path
+        for path in root.rglob("*.npy")
+        if path.name == f"{job_id}.npy" or job_id in path.relative_to(root).parts
+    ]
     if len(found) != 1:
         raise FileNotFoundError(f"expected one .npy of job {job_id} under {root}, found {found}")
     return found[0]
