@@ -105,3 +105,8 @@ class InvalidInput(ArrayqError):
     """An input names a job, output or slice that cannot be used."""
 
     type = "invalid_input"
+
+
+class JobFailure(ArrayqError):
+    """Why a job failed, found by the worker while running it: recorded in the
+    job document's `error`, never an HTTP answer (so it has no status)."""

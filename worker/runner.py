@@ -23,6 +23,7 @@ from arrayq.storage.errors import (
     BrokerUnavailable,
     Conflict,
     InvalidInput,
+    JobFailure,
     NotFound,
 )
 from arrayq.storage.jobs import Job, JobStatus, JobStore
@@ -47,15 +48,15 @@ class WorkerContext:
     worker_name: str
 
 
-class ResultTooLarge(ArrayqError):
+class ResultTooLarge(JobFailure):
     type = "result_too_large"
 
 
-class InvalidResult(ArrayqError):
+class InvalidResult(JobFailure):
     type = "invalid_result"
 
 
-class DependencyGone(ArrayqError):
+class DependencyGone(JobFailure):
     type = "dependency_failed"
 
 

@@ -3,6 +3,9 @@ files on local storage (by the workers' cleanup), incomplete multipart uploads
 on S3 (a bucket lifecycle rule, and aborted by the cleanup)."""
 
 import os
+import signal
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -12,18 +15,27 @@ from pathlib import Path
 import pytest
 
 from arrayq.client.processes import wait_until
-from arrayq.storage.s3 import WRITER_PART_SIZE, S3Store
-from arrayq.storage.stores import resolve_store
+from arrayq.storage.s3 import S3Store
 from tests.support.faults import own_service
 from tests.support.seaweed import S3Server, seaweed_s3
 
 HOUR = timedelta(hours=1)
 
 
-def cut_off_write(store, key: str) -> None:
-    """A write begun and never finished, as by a process killed mid-upload."""
-    writer = store.begin_write(key, 3 * WRITER_PART_SIZE)
-    writer.write(bytes(WRITER_PART_SIZE + 1))
+CUT_OFF = """
+import os, signal, sys
+from arrayq.storage.s3 import WRITER_PART_SIZE
+from arrayq.storage.stores import resolve_store
+writer = resolve_store(sys.argv[1]).begin_write(sys.argv[2], 3 * WRITER_PART_SIZE)
+writer.write(bytes(WRITER_PART_SIZE + 1))
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def cut_off_write(storage_url: str, key: str) -> None:
+    """A write begun and never finished: a real process SIGKILLed mid-upload."""
+    done = subprocess.run([sys.executable, "-c", CUT_OFF, storage_url, key], timeout=60)
+    assert done.returncode == -signal.SIGKILL
 
 
 def backdate(path: Path, seconds: float) -> None:
@@ -35,9 +47,8 @@ def test_workers_sweep_temp_files_older_than_an_hour(tmp_path):
     data = tmp_path / "data"
     env = {"ARRAYQ_CLEANUP_INTERVAL_SECONDS": "1"}
     with own_service(tmp_path / "svc", workers=1, storage_url=f"file://{data}", extra_env=env):
-        store = resolve_store(f"file://{data}")
-        cut_off_write(store, "uploads/t-00/old.npy")
-        cut_off_write(store, "results/t-00/fresh.npy")
+        cut_off_write(f"file://{data}", "uploads/t-00/old.npy")
+        cut_off_write(f"file://{data}", "results/t-00/fresh.npy")
         [old] = (data / "uploads").rglob(".tmp-*")
         [fresh] = (data / "results").rglob(".tmp-*")
         backdate(old, 2 * 3600)
@@ -47,9 +58,10 @@ def test_workers_sweep_temp_files_older_than_an_hour(tmp_path):
 
 @pytest.mark.s3
 def test_s3_incomplete_multipart_uploads_are_aborted_and_expire_by_rule(seaweed: S3Server):
-    store = S3Store.from_url(seaweed.url(f"test-{uuid.uuid4().hex[:16]}"))
+    url = seaweed.url(f"test-{uuid.uuid4().hex[:16]}")
+    store = S3Store.from_url(url)
     store.prepare(timedelta(days=7))
-    cut_off_write(store, "uploads/t-00/cut.npy")
+    cut_off_write(url, "uploads/t-00/cut.npy")
     listing = store._client._list_multipart_uploads(store.bucket)
     assert [upload.object_name for upload in listing.uploads] == ["uploads/t-00/cut.npy"]
 

@@ -6,13 +6,11 @@ import io
 import re
 from typing import Any
 
-import pytest
+import nbclient
+import nbformat
 from PIL import Image
 
 from tests.support.service import REPO_ROOT, Service
-
-nbclient = pytest.importorskip("nbclient", reason="needs nbclient and ipykernel")
-nbformat = pytest.importorskip("nbformat")
 
 
 def run_notebook(service: Service, *cells: str) -> list[list[dict[str, Any]]]:

@@ -71,7 +71,7 @@ def stuck(params: SecondsParams, progress) -> np.ndarray:
     return np.array(params.seconds)
 
 
-@op("pid")
+@op("pid", cache=False)  # its answer is the process, not the input
 def pid(params: BaseModel, progress) -> np.ndarray:
     """The process id of the pool process that runs it."""
     return np.array(os.getpid(), dtype=np.int64)
@@ -81,7 +81,7 @@ class HogParams(BaseModel):
     megabytes: int = 200
 
 
-@op("hog", params=HogParams)
+@op("hog", params=HogParams, cache=False)
 def hog(params: HogParams, progress) -> np.ndarray:
     """Touch `megabytes` of memory; return the pid of the pool process."""
     block = np.ones(params.megabytes << 20, dtype=np.uint8)
