@@ -118,10 +118,12 @@ def _record_and_queue(
     referenced = _referenced(new)
     if referenced:
         backends.jobs.need(new.id, referenced)
-    if created.job.backlogged:  # fair share: sent when the tenant has room
-        return Submitted(created.job, created=True)
+    # A job that waits takes no fair-share room; it is queued (or backlogged)
+    # by the transition that ends its last unfinished reference.
     if waiting_for and _waits(backends, created.job, waiting_for):
         return Submitted(backends.jobs.get(new.id, tenant=new.tenant), created=True)
+    if created.job.backlogged:  # fair share: sent when the tenant has room
+        return Submitted(created.job, created=True)
     try:
         enqueue(backends.celery, new.id, op, backends.settings)
     except BrokerUnavailable:

@@ -18,6 +18,7 @@ from arrayq.storage import keys
 from arrayq.storage.redis_client import translate_redis_errors
 
 # fair_admit: a new job goes on the queue (1) or into its tenant's backlog (0).
+# fair_wait: a new job waits for other jobs; it takes no room meanwhile.
 # fair_release: a job became final; it leaves both, then backlog heads move on
 # while the tenant has room. Returns the released ids and their ops, flat.
 # A limit of 0 means no limit (a backlog left from a limit is emptied).
@@ -56,6 +57,15 @@ local function fair_admit(id, tenant, seq, limit, now)
   redis.call('ZADD', BACKLOG_KEY, seq, id)
   redis.call('HSET', JOB_PREFIX .. id, 'backlog', '1')
   return 0
+end
+
+-- A job that waits for other jobs is neither on the queue nor running: it
+-- leaves its tenant's room and backlog, and comes back through fair_admit
+-- (in its submission place) once it waits for nothing.
+local function fair_wait(id, tenant)
+  redis.call('SREM', ACTIVE_KEY, id)
+  redis.call('ZREM', BACKLOG_KEY, id)
+  redis.call('HDEL', JOB_PREFIX .. id, 'backlog')
 end
 
 local function fair_release(id, tenant, limit, now)

@@ -95,8 +95,12 @@ if ARGV[3] == 'succeeded' or ARGV[3] == 'failed' or ARGV[3] == 'cancelled' then
   end
   redis.call('SET', KEYS[8], expires .. '|' .. tenant, 'PX', math.ceil((ttl + ARGV[7]) * 1000))
   redis.call('ZADD', KEYS[9], expires, KEYS[3] .. '|' .. tenant)
-  released = fair_release(KEYS[3], tenant, tonumber(ARGV[8]), ARGV[6])
-  doomed = release_dependents(KEYS[3], ARGV[3], ARGV[6], KEYS[5], released)
+  -- Dependents first: they enter in submission order with the backlog, which
+  -- the room this job leaves then lets move on.
+  doomed = release_dependents(KEYS[3], ARGV[3], ARGV[6], released, tenant, tonumber(ARGV[8]))
+  for _, pair in ipairs(fair_release(KEYS[3], tenant, tonumber(ARGV[8]), ARGV[6])) do
+    table.insert(released, pair)
+  end
   unneed(KEYS[1], ARGV[6])
   if ARGV[3] == 'succeeded' then
     local entry, from = unpack(redis.call('HMGET', KEYS[1], 'cache_key', 'cached_from'))
@@ -136,7 +140,7 @@ local function unneed(record, now)
   end
 end
 
-local function release_dependents(id, to, now, queued, released)
+local function release_dependents(id, to, now, released, tenant, limit)
   local doomed = {}
   local dependents = 'DEPENDENTS' .. id
   for _, d in ipairs(redis.call('SMEMBERS', dependents)) do
@@ -148,11 +152,12 @@ local function release_dependents(id, to, now, queued, released)
         redis.call('SREM', waits, id)
         local left = redis.call('SMEMBERS', waits)
         redis.call('HSET', record, 'waiting', table.concat(left, ','))
-        if #left == 0 then
+        if #left == 0 then  -- on the queue now, or in the backlog if no room
           redis.call('ZREM', 'WAITING', d)
-          redis.call('ZADD', queued, now, d)
-          table.insert(released, d)
-          table.insert(released, redis.call('HGET', record, 'op'))
+          if fair_admit(d, tenant, redis.call('HGET', record, 'seq'), limit, now) == 1 then
+            table.insert(released, d)
+            table.insert(released, redis.call('HGET', record, 'op'))
+          end
         end
         redis.call('PUBLISH', 'CHANNELPREFIX' .. d, 'status')
       else
@@ -176,11 +181,15 @@ _DEPENDENTS_LUA = (
 # Make a just-recorded job wait for the jobs it references that have not
 # finished: registered with each (atomically with their final transitions, so
 # none can finish unnoticed) and taken off the queued set until released.
-# KEYS: record, queued set, waiting set. ARGV: job id, now, ttl, referenced ids.
-# Returns how many it waits for, and 'id status' of one that cannot succeed.
-_WAIT = """
+# A waiting job takes no fair-share room: what it leaves lets the backlog move
+# on (those released are returned, flat, for the caller to send).
+# KEYS: record, queued set, waiting set. ARGV: job id, now, ttl, fair-share
+# limit, referenced ids. Returns how many it waits for, 'id status' of one that
+# cannot succeed, and the released jobs.
+_WAIT = fairshare.LUA + """
 local pending, problem = {}, ''
-for i = 4, #ARGV do
+local released = {}
+for i = 5, #ARGV do
   local x = ARGV[i]
   local s = redis.call('HGET', 'JOBPREFIX' .. x, 'status')
   if s == 'queued' or s == 'running' then
@@ -197,8 +206,11 @@ if #pending > 0 and problem == '' then
   redis.call('HSET', KEYS[1], 'waiting', table.concat(pending, ','))
   redis.call('ZREM', KEYS[2], ARGV[1])
   redis.call('ZADD', KEYS[3], ARGV[2], ARGV[1])
+  local tenant = redis.call('HGET', KEYS[1], 'tenant')
+  fair_wait(ARGV[1], tenant)
+  released = fair_fill(tenant, tonumber(ARGV[4]), ARGV[2])
 end
-return {#pending, problem}
+return {#pending, problem, released}
 """
 _WAIT = (
     _WAIT.replace("DEPENDENTS", keys.job_dependents_key(""))
@@ -220,7 +232,7 @@ return 1
 
 # The job has read its inputs: the jobs it references may expire. KEYS: record.
 # ARGV: now.
-_UNNEED = _DEPENDENTS_LUA + "unneed(KEYS[1], ARGV[1])\nreturn 1\n"
+_UNNEED = fairshare.LUA + _DEPENDENTS_LUA + "unneed(KEYS[1], ARGV[1])\nreturn 1\n"
 
 _TRANSITION = (
     fairshare.LUA
@@ -972,10 +984,12 @@ class JobStore:
         """Make a recorded job wait for the referenced jobs that are not finished.
         Returns how many it waits for and, if one can never succeed, 'id status'."""
         with translate_redis_errors():
-            count, problem = self._wait(
+            count, problem, released = self._wait(
                 keys=[keys.job_key(job_id), keys.queued_key(), keys.waiting_key()],
-                args=[job_id, time.time(), self.ttl, *referenced],
+                args=[job_id, time.time(), self.ttl, self.max_active, *referenced],
             )
+        if released and self.on_release is not None:
+            self.on_release(fairshare.released_pairs(released))
         return int(count), problem
 
     def need(self, job_id: str, referenced: list[str]) -> None:

@@ -152,3 +152,37 @@ def test_a_redis_restart_keeps_the_backlog(service, alice):
     jobs = finish_all(alice, service, job_ids)
     assert [job["status"] for job in jobs] == ["succeeded"] * 8
     assert active_of(service, "alice") == set()
+
+
+def uses(http: httpx.Client, job_id: str) -> dict:
+    """An identity job fed the result of `job_id` by reference."""
+    response = http.post("/jobs", json={"op": "identity", "inputs": {"x": {"job": job_id}}})
+    assert response.status_code == 202, response.text
+    return response.json()
+
+
+def test_a_backlogged_job_still_waits_for_the_job_it_uses(service, alice):
+    """Room freed by another job does not start a job whose input is unfinished."""
+    slow, quick = sleep_job(alice, 2.0)["id"], sleep_job(alice, 0.2)["id"]
+    dependent = uses(alice, slow)  # the room is full: it would be backlogged
+    assert dependent["waiting_for"] == [slow]
+    assert wait_for(alice, quick)["status"] == "succeeded"
+    assert alice.get(f"/jobs/{dependent['id']}").json()["status"] == "queued"
+    done, used = wait_for(alice, dependent["id"], timeout=30), wait_for(alice, slow)
+    assert done["status"] == "succeeded", done
+    assert done["started_at"] >= used["finished_at"]
+    assert active_of(service, "alice") == set()
+
+
+def test_a_waiting_job_takes_no_room(service, alice):
+    """A job waiting for another is neither queued nor running: a later
+    independent job of the same tenant runs meanwhile."""
+    slow = sleep_job(alice, 1.5)["id"]
+    dependents = [uses(alice, slow)["id"] for _ in range(LIMIT)]
+    assert active_of(service, "alice") == {slow}
+    later = wait_for(alice, sleep_job(alice, 0.1)["id"], timeout=30)
+    jobs = finish_all(alice, service, [slow, *dependents])
+    assert later["finished_at"] < jobs[0]["finished_at"]
+    assert [job["status"] for job in jobs] == ["succeeded"] * (1 + LIMIT)
+    assert all(job["started_at"] >= jobs[0]["finished_at"] for job in jobs[1:])
+    assert active_of(service, "alice") == set()
