@@ -186,7 +186,9 @@ _DEPENDENTS_LUA = (
 # KEYS: record, queued set, waiting set. ARGV: job id, now, ttl, fair-share
 # limit, referenced ids. Returns how many it waits for, 'id status' of one that
 # cannot succeed, and the released jobs.
-_WAIT = fairshare.LUA + """
+_WAIT = (
+    fairshare.LUA
+    + """
 local pending, problem = {}, ''
 local released = {}
 for i = 5, #ARGV do
@@ -212,6 +214,7 @@ if #pending > 0 and problem == '' then
 end
 return {#pending, problem, released}
 """
+)
 _WAIT = (
     _WAIT.replace("DEPENDENTS", keys.job_dependents_key(""))
     .replace("JOBPREFIX", keys.job_key(""))
