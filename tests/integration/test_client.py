@@ -239,6 +239,18 @@ def test_submit_with_a_job_as_input_is_not_an_object_array(client: Client) -> No
     assert body["inputs"] == {"x": {"job": first.id}, "y": {"job": first.id, "slice": "1:"}}
 
 
+def test_a_pipeline_by_reference_never_passes_results_through_the_client(client: Client) -> None:
+    matrix = np.array([[2.0, 1.0], [1.0, 2.0]])
+    decomposed = client.submit("eigh", x=matrix)
+    seen = record_requests(client)
+    # The first column of the eigenvectors, doubled, submitted before eigh has finished.
+    doubled = client.submit("scale", {"factor": 2.0}, x=decomposed.output("eigenvectors")[:, 0])
+    assert seen in ([("POST", "/jobs", 202)], [("POST", "/jobs", 201)])  # eigh's result not fetched
+    values, vectors = np.linalg.eigh(matrix)
+    assert np.array_equal(doubled.result(timeout=60), 2.0 * vectors[:, 0])
+    assert np.array_equal(decomposed.output("eigenvalues").result(), values)
+
+
 def record_requests(client: Client) -> list[tuple[str, str, int]]:
     """The method, path and status of every API answer the client gets from now on."""
     seen: list[tuple[str, str, int]] = []
