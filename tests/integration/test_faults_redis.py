@@ -35,7 +35,8 @@ def test_redis_restart_loses_no_job_and_workers_resume(tmp_path):
         finished = [wait_for(http, job_id, timeout=90) for job_id in running + queued]
         assert [job["status"] for job in finished] == ["succeeded"] * len(finished)
         print("attempts after the restart:", [job["attempts"] for job in finished])
-        assert all(job["attempts"] <= 2 for job in finished)
+        # A job that ended while Redis was away is recorded by its own run: no second run.
+        assert [job["attempts"] for job in finished] == [1] * len(finished)
         after = [run(http, "scale", {"factor": 10}, x=np.ones(2)) for _ in range(4)]
         assert all(result_array(http, job["id"]).tolist() == [10, 10] for job in after)
         assert [worker.pid for worker in service.workers if worker.alive()] == workers
