@@ -21,6 +21,7 @@ from arrayq.storage.errors import (
     Expired,
     IdempotencyMismatch,
     InvalidArray,
+    InvalidCallback,
     InvalidInput,
     InvalidTtl,
     NotFound,
@@ -123,6 +124,12 @@ class RateLimited(Problem):
     type = "rate_limited"
 
 
+class CallbacksDisabled(Problem):
+    """A callback was asked for, but ARRAYQ_WEBHOOK_SECRET is not set."""
+
+    type = "callbacks_disabled"
+
+
 STATUS_BY_ERROR: dict[type[ArrayqError], int] = {
     BadJson: 400,
     JsonTooDeep: 400,
@@ -140,6 +147,7 @@ STATUS_BY_ERROR: dict[type[ArrayqError], int] = {
     InvalidInputs: 422,
     InvalidCursor: 422,
     InvalidRenderOptions: 422,
+    CallbacksDisabled: 422,
     RateLimited: 429,
     NotFound: 404,
     Expired: 410,
@@ -147,6 +155,7 @@ STATUS_BY_ERROR: dict[type[ArrayqError], int] = {
     Conflict: 409,
     InvalidArray: 422,
     InvalidInput: 422,
+    InvalidCallback: 422,
     InvalidTtl: 422,
     IdempotencyMismatch: 422,
     TooLarge: 413,

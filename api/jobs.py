@@ -17,6 +17,7 @@ from pydantic import BaseModel, ValidationError
 from arrayq.api import cache
 from arrayq.api.backends import Backends
 from arrayq.api.errors import (
+    CallbacksDisabled,
     InvalidCursor,
     InvalidInputs,
     InvalidParams,
@@ -25,8 +26,9 @@ from arrayq.api.errors import (
     validation_failed,
 )
 from arrayq.api.inputs import resolve_inputs, store_arrays
-from arrayq.api.schemas import JobRequest
+from arrayq.api.schemas import Callback, JobRequest
 from arrayq.storage import keys
+from arrayq.storage.callback_address import AllowList, check_callback_url
 from arrayq.storage.errors import ArrayqError, BrokerUnavailable, InvalidTtl, TooLarge
 from arrayq.storage.jobs import Idempotency, Job, JobStatus, JobStore, NewJob
 from arrayq.worker.enqueue import enqueue
@@ -61,6 +63,7 @@ def submit_job(
     except ValidationError as exc:
         raise validation_failed(exc, InvalidParams) from None
     check_input_names(op, request.inputs)
+    callback = _callback(backends, request.callback)
     idem = Idempotency(tenant, idempotency_key, _digest(body)) if idempotency_key else None
     if idem is not None and (first := backends.jobs.idempotent_job(idem)) is not None:
         return Submitted(first, created=False)
@@ -80,6 +83,7 @@ def submit_job(
         ttl_seconds=_ttl(backends, request.ttl_seconds),
         inline=inputs.inline,
         cache_key=entry,
+        callback=callback,
     )
     if entry is not None and request.cache and (hit := cache.serve_hit(backends, new)):
         return Submitted(hit.job, created=hit.created)
@@ -91,6 +95,17 @@ def _ttl(backends: Backends, requested: int | None) -> int | None:
     if requested is not None and requested > limit:
         raise InvalidTtl(f"ttl_seconds must be 1 to {limit} (ARRAYQ_RESULT_TTL_SECONDS)")
     return requested
+
+
+def _callback(backends: Backends, requested: Callback | None) -> dict[str, Any] | None:
+    """The callback as recorded, once webhooks are on and its URL may be reached."""
+    if requested is None:
+        return None
+    settings = backends.settings
+    if not settings.webhook_secret:
+        raise CallbacksDisabled("webhooks are off: the service has no ARRAYQ_WEBHOOK_SECRET")
+    check_callback_url(requested.url, AllowList.parse(settings.webhook_allow_hosts))
+    return {"url": requested.url, "events": list(dict.fromkeys(requested.events))}
 
 
 def new_job_id() -> str:

@@ -1,6 +1,6 @@
 """The request bodies of the job routes, as pydantic models (validated and documented)."""
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -32,6 +32,16 @@ class JobRef(BaseModel):
     slice: str | None = Field(default=None, max_length=500)
 
 
+class Callback(BaseModel):
+    """Where the job is POSTed at each of the events (a webhook)."""
+
+    model_config = ConfigDict(extra="forbid")
+    url: str = Field(max_length=2048, description="http(s) URL of the receiver")
+    events: list[Literal["running", "succeeded", "failed", "cancelled"]] = Field(
+        default=["succeeded", "failed", "cancelled"], min_length=1, max_length=4
+    )
+
+
 class JobRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     op: str = Field(min_length=1, max_length=200)
@@ -45,4 +55,7 @@ class JobRequest(BaseModel):
     )
     cache: bool = Field(
         default=True, description="false: compute again even if a cached result exists"
+    )
+    callback: Callback | None = Field(
+        default=None, description="POST the job document to this URL at each event"
     )

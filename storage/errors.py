@@ -110,3 +110,9 @@ class InvalidInput(ArrayqError):
 class JobFailure(ArrayqError):
     """Why a job failed, found by the worker while running it: recorded in the
     job document's `error`, never an HTTP answer (so it has no status)."""
+
+
+class InvalidCallback(ArrayqError):
+    """A callback URL that webhooks may not be sent to."""
+
+    type = "invalid_callback"

@@ -20,7 +20,7 @@ import orjson
 import redis
 import redis.asyncio
 
-from arrayq.storage import fairshare, keys, results
+from arrayq.storage import fairshare, keys, results, webhooks
 from arrayq.storage.errors import Conflict, Expired, IdempotencyMismatch, NotFound
 from arrayq.storage.redis_client import translate_redis_errors
 from arrayq.storage.stats import DURATION_BUCKETS
@@ -51,6 +51,7 @@ FINAL_STATUSES = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CAN
 # expiring set for the workers' cleanup.
 # A final job leaves its tenant's fair share, and backlog heads move on: their
 # ids and ops are returned (the caller sends them to the broker).
+# A final status is a webhook event of the job's callback, due at once.
 # ARGV: allowed statuses (comma list), run_id guard ('' = any), new status, ttl
 # seconds, event type, now, tombstone ttl seconds, fair-share limit, then
 # field/value pairs to set.
@@ -110,6 +111,7 @@ if ARGV[3] == 'succeeded' or ARGV[3] == 'failed' or ARGV[3] == 'cancelled' then
       redis.call('SET', entry, KEYS[3], 'PX', math.ceil(ttl * 1000))
     end
   end
+  webhook_event(KEYS[1], KEYS[3], ARGV[3], ARGV[6])
 else
   redis.call('EXPIRE', KEYS[1], ARGV[4])
 end
@@ -239,6 +241,7 @@ _UNNEED = fairshare.LUA + _DEPENDENTS_LUA + "unneed(KEYS[1], ARGV[1])\nreturn 1\
 
 _TRANSITION = (
     fairshare.LUA
+    + webhooks.EVENT_LUA
     + _DEPENDENTS_LUA
     + (
         _TRANSITION.replace("{BUCKETS}", "{" + ", ".join(f"'{b}'" for b in DURATION_BUCKETS) + "}")
@@ -249,7 +252,8 @@ _TRANSITION = (
 )
 
 # Start a run: queued -> running, or take over a running job whose heartbeat is
-# older than ARGV[3] (its worker died). Refuses once attempts reach the cap.
+# older than ARGV[3] (its worker died). Refuses once attempts reach the cap. The
+# first start is the `running` webhook event.
 # ARGV: run_id, now, stale_before, max_attempts, worker, now as ISO 8601.
 # Returns the claimed record, saving the claiming run a read.
 _START = """
@@ -274,10 +278,11 @@ redis.call('ZREM', {STATUS_INDEX_OLD}, KEYS[3])
 redis.call('ZADD', {STATUS_INDEX_RUNNING}, seq, KEYS[3])
 redis.call('ZADD', KEYS[2], ARGV[2], KEYS[3])
 redis.call('ZREM', KEYS[5], KEYS[3])
+webhook_event(KEYS[1], KEYS[3], 'running', ARGV[2])
 redis.call('PUBLISH', KEYS[4], 'status')
 return {1, redis.call('HGETALL', KEYS[1])}
 """
-_START = _START.replace(
+_START = webhooks.EVENT_LUA + _START.replace(
     "{STATUS_INDEX_OLD}", keys.tenant_status_key_lua("tenant", "status")
 ).replace("{STATUS_INDEX_RUNNING}", keys.tenant_status_key_lua("tenant", "'running'"))
 
@@ -393,6 +398,9 @@ class Job:
     waiting_for: list[str] = field(default_factory=list)
     digests: dict[str, str] = field(default_factory=dict)
     inline: dict[str, str] = field(default_factory=dict)
+    # {"url", "events"} as asked, and each event's delivery state so far.
+    callback: dict[str, Any] | None = None
+    deliveries: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @classmethod
     def from_hash(cls, fields: dict[str, str]) -> "Job":
@@ -423,6 +431,8 @@ class Job:
             else [],
             digests=orjson.loads(fields["digests"]) if fields.get("digests") else {},
             inline=orjson.loads(fields["inline"]) if fields.get("inline") else {},
+            callback=orjson.loads(fields["callback"]) if fields.get("callback") else None,
+            deliveries=webhooks.delivery_states(fields) if fields.get("callback") else {},
         )
 
     @property
@@ -458,6 +468,9 @@ class Job:
             "expires_at": iso_time(self.expires_ts) if self.expires_ts is not None else None,
             "waiting_for": self.waiting_for,
             "cached_from": self.cached_from,
+            "callback": None
+            if self.callback is None
+            else {**self.callback, "deliveries": self.deliveries},
             "links": links,
         }
 
@@ -498,6 +511,7 @@ class NewJob:
     inline: dict[str, str] = field(default_factory=dict)
     # The result cache entry this job fills when it succeeds (a Redis key).
     cache_key: str | None = None
+    callback: dict[str, Any] | None = None  # {"url", "events"}: checked already
 
 
 @dataclass(frozen=True)
@@ -519,6 +533,7 @@ def _new_fields(new: NewJob) -> dict[str, str]:
         "queue": new.queue,
         "attempts": "0",
         "created_at": utc_now(),
+        **({"callback": orjson.dumps(new.callback).decode()} if new.callback else {}),
     }
 
 

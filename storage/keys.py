@@ -223,3 +223,14 @@ def output_object(tenant: str, job_id: str, run_id: str, output: str, fmt: str =
 
 def upload_object(tenant: str, upload_id: str) -> str:
     return f"uploads/{tenant_prefix(tenant)}/{upload_id}.npy"
+
+
+def webhooks_due_key() -> str:
+    """Sorted set of webhook delivery ids, scored by when each is due (a claimed
+    one by when its worker's lease ends)."""
+    return f"{PREFIX}:webhooks:due"
+
+
+def webhook_key(delivery_id: str) -> str:
+    """Hash of one webhook delivery: job, event, URL, tries, the job as it was."""
+    return f"{PREFIX}:webhook:{delivery_id}"

@@ -71,9 +71,22 @@ class Settings(BaseSettings):
     # Bounds of a JSON request body once parsed: nesting levels and values.
     max_json_depth: int = Field(default=64, ge=8, le=200)
     max_json_values: int = Field(default=33_554_432, gt=0)
+    # HMAC key of webhook deliveries; unset, a job with a `callback` is refused.
+    webhook_secret: str | None = None
+    # Hosts or CIDRs that callbacks may reach although they are internal addresses.
+    webhook_allow_hosts: str | None = None
+    webhook_max_attempts: int = Field(default=8, ge=1)
+    # The first pause between tries of one delivery; it doubles each time.
+    webhook_retry_seconds: float = Field(default=1.0, gt=0)
 
     @field_validator(
-        "api_keys", "ops_modules", "s3_public_endpoint", "signing_key", "accel_redirect_prefix"
+        "api_keys",
+        "ops_modules",
+        "s3_public_endpoint",
+        "signing_key",
+        "accel_redirect_prefix",
+        "webhook_secret",
+        "webhook_allow_hosts",
     )
     @classmethod
     def _blank_is_unset(cls, value: str | None) -> str | None:

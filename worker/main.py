@@ -8,12 +8,14 @@ from celery.exceptions import TimeLimitExceeded
 
 from arrayq.storage.broker import QUEUES
 from arrayq.storage.errors import ArrayqError
+from arrayq.storage.redis_client import connect
 from arrayq.storage.settings import get_settings
 from arrayq.worker.celery_app import create_worker_celery, node_name
 from arrayq.worker.context import build_context
 from arrayq.worker.maintenance import Maintenance, fail_past_hard_limit
 from arrayq.worker.ops import load_ops
 from arrayq.worker.shutdown import ShutdownTimer
+from arrayq.worker.webhook_sender import WebhookSender
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +49,7 @@ class MainProcess:
         self.app = app
         self.node = node
         self.maintenance: Maintenance | None = None
+        self.webhooks: WebhookSender | None = None
 
     def connect(self) -> None:
         signals.worker_ready.connect(self.start_maintenance, weak=False)
@@ -57,10 +60,19 @@ class MainProcess:
     def start_maintenance(self, **_: object) -> None:
         self.maintenance = Maintenance(build_context(), self.app)
         self.maintenance.start()
+        settings = self.maintenance.ctx.settings
+        if settings.webhook_secret:
+            client = connect(settings.redis_url, name="arrayq-webhooks")
+            self.webhooks = WebhookSender(settings, client, self.node)
+            self.webhooks.start()
+        else:
+            log.info("webhooks off: no ARRAYQ_WEBHOOK_SECRET")
 
     def stop_maintenance(self, **_: object) -> None:
         if self.maintenance is not None:
             self.maintenance.stopping.set()
+        if self.webhooks is not None:
+            self.webhooks.stop()
 
     def bound_shutdown(self, how: str = "", **_: object) -> None:
         """A warm shutdown waits for running jobs at most ARRAYQ_WORKER_SHUTDOWN_SECONDS."""
