@@ -133,8 +133,10 @@ def resolve(target: Target) -> list[IPAddress]:
     return list(found)
 
 
-def checked_address(target: Target, addresses: list[IPAddress], allow: AllowList) -> IPAddress:
-    """The address to connect to: the first, once every one is allowed (a name
+def checked_addresses(
+    target: Target, addresses: list[IPAddress], allow: AllowList
+) -> list[IPAddress]:
+    """The addresses to connect to, in order, once every one is allowed (a name
     that resolves to one internal address among public ones is refused)."""
     for address in addresses:
         reason = forbidden_reason(address)
@@ -143,14 +145,14 @@ def checked_address(target: Target, addresses: list[IPAddress], allow: AllowList
                 f"the callback host {target.host!r} resolves to {address}, a {reason} "
                 "address (ARRAYQ_WEBHOOK_ALLOW_HOSTS may allow it)"
             )
-    return addresses[0]
+    return addresses
 
 
 def check_callback_url(url: str, allow: AllowList) -> Target:
     """The submission's check: a valid URL whose host resolves to allowed addresses."""
     target = parse_url(url)
     try:
-        checked_address(target, resolve(target), allow)
+        checked_addresses(target, resolve(target), allow)
     except Unresolvable as exc:
         raise InvalidCallback(f"the callback URL's host: {exc}") from None
     return target

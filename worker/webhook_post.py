@@ -14,7 +14,14 @@ from typing import Literal
 
 import httpx
 
-from arrayq.storage.callback_address import AllowList, Unresolvable, checked_address, parse_url
+from arrayq.storage.callback_address import (
+    AllowList,
+    IPAddress,
+    Target,
+    Unresolvable,
+    checked_addresses,
+    parse_url,
+)
 from arrayq.storage.callback_address import resolve as resolve_host
 from arrayq.storage.errors import InvalidCallback
 from arrayq.storage.webhook_signature import SIGNATURE_HEADER, signature_header
@@ -62,34 +69,41 @@ def delivery_headers(
 
 
 def post(url: str, body: bytes, headers: dict[str, str], allow: AllowList) -> Answer:
-    """POST `body` to `url` once, at an address checked just now."""
+    """POST `body` to `url` once, at an address checked just now (the next
+    checked one when an address cannot be connected to)."""
     try:
         target = parse_url(url)
-        address = checked_address(target, resolve_host(target), allow)
+        addresses = checked_addresses(target, resolve_host(target), allow)
     except InvalidCallback as exc:
         return Answer(None, str(exc), refused=True)
     except Unresolvable as exc:
         return Answer(None, str(exc))
+    answer = Answer(None, "no address")
+    for address in addresses:
+        try:
+            return Answer(_post_to(target, address, body, headers))
+        except httpx.ConnectError as exc:
+            answer = Answer(None, f"ConnectError: {exc}")
+        except httpx.HTTPError as exc:
+            return Answer(None, f"{type(exc).__name__}: {exc}")
+    return answer
+
+
+def _post_to(target: Target, address: IPAddress, body: bytes, headers: dict[str, str]) -> int:
     extensions = {"sni_hostname": target.host} if target.scheme == "https" else {}
-    try:
-        with (
-            httpx.Client(
-                timeout=TIMEOUT_SECONDS,
-                follow_redirects=False,
-                trust_env=False,
-                verify=_tls_context(),
-            ) as client,
-            client.stream(
-                "POST",
-                target.url_for(address),
-                content=body,
-                headers={**headers, "Host": target.host_header},
-                extensions=extensions,
-            ) as response,
-        ):
-            return Answer(response.status_code)
-    except httpx.HTTPError as exc:
-        return Answer(None, f"{type(exc).__name__}: {exc}")
+    with (
+        httpx.Client(
+            timeout=TIMEOUT_SECONDS, follow_redirects=False, trust_env=False, verify=_tls_context()
+        ) as client,
+        client.stream(
+            "POST",
+            target.url_for(address),
+            content=body,
+            headers={**headers, "Host": target.host_header},
+            extensions=extensions,
+        ) as response,
+    ):
+        return response.status_code
 
 
 @lru_cache(maxsize=1)

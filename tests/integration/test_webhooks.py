@@ -10,7 +10,7 @@ import numpy as np
 import orjson
 import pytest
 
-from arrayq import verify_signature
+from arrayq import Client, verify_signature
 from arrayq.client.processes import wait_until
 from tests.support.jobs import array_json, wait_for
 from tests.support.service import Service, start_service
@@ -180,3 +180,16 @@ def test_without_a_secret_callbacks_are_disabled(service, sink):
         response = client.post("/jobs", json={**body, "callback": {"url": sink.url("/")}})
     assert response.status_code == 422, response.text
     assert response.json()["error"]["type"] == "callbacks_disabled"
+
+
+def test_a_cache_hit_and_the_python_client_notify_too(hooks, sink):
+    x = np.arange(6.0).reshape(2, 3)
+    with Client(hooks.url) as client:
+        first = client.submit("svd", x=x, wait=30)
+        hit = client.submit("svd", x=x, callback=sink.answer("/hit", 200), wait=30)
+        assert hit.document["cached_from"] == first.id
+        assert hit.document["callback"]["events"] == ["succeeded", "failed", "cancelled"]
+    (post,) = sink.wait_requests("/hit", 1)
+    assert post.headers["ArrayQ-Event"] == "succeeded"
+    assert orjson.loads(post.body)["cached_from"] == first.id
+    assert verify_signature(SECRET, post.headers, post.body)

@@ -6,7 +6,12 @@ import ipaddress
 import pytest
 
 from arrayq import verify_signature
-from arrayq.storage.callback_address import AllowList, checked_address, forbidden_reason, parse_url
+from arrayq.storage.callback_address import (
+    AllowList,
+    checked_addresses,
+    forbidden_reason,
+    parse_url,
+)
 from arrayq.storage.errors import InvalidCallback
 from arrayq.storage.webhook_signature import signature_header
 from arrayq.storage.webhooks import delivery_states
@@ -115,10 +120,11 @@ def test_the_allow_list_takes_hosts_addresses_and_networks() -> None:
 def test_one_internal_address_among_public_ones_refuses_the_host() -> None:
     target = parse_url("http://mixed.example.org/")
     public, internal = ipaddress.ip_address("8.8.8.8"), ipaddress.ip_address("10.0.0.1")
-    assert checked_address(target, [public], AllowList()) == public
+    assert checked_addresses(target, [public], AllowList()) == [public]
     with pytest.raises(InvalidCallback, match="private"):
-        checked_address(target, [public, internal], AllowList())
-    assert checked_address(target, [public, internal], AllowList.parse("10.0.0.0/8")) == public
+        checked_addresses(target, [public, internal], AllowList())
+    allow = AllowList.parse("10.0.0.0/8")
+    assert checked_addresses(target, [public, internal], allow) == [public, internal]
 
 
 @pytest.mark.parametrize(
