@@ -46,6 +46,7 @@ from arrayq.storage.broker import queue_lengths
 from arrayq.storage.errors import ArrayqError
 from arrayq.storage.fairshare import FairShare, TenantShare
 from arrayq.storage.stats import JobStats, StatsSnapshot
+from arrayq.storage.webhooks import WebhookStats, webhook_stats
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +102,7 @@ class JobCollector(Collector):
             *job_families(snapshot),
             queue_family(queue_lengths(backends.redis)),
             *fair_share_families(shares),
+            *webhook_families(webhook_stats(backends.redis)),
         ]
 
 
@@ -154,6 +156,21 @@ def fair_share_families(shares: list[TenantShare]) -> list[Metric]:
         active.add_metric([share.tenant], share.active)
         backlog.add_metric([share.tenant], share.backlog)
     return [active, backlog]
+
+
+def webhook_families(stats: WebhookStats) -> list[Metric]:
+    pending = GaugeMetricFamily(
+        "arrayq_webhook_deliveries_pending", "Webhook deliveries not yet delivered or failed"
+    )
+    pending.add_metric([], stats.pending)
+    ended = CounterMetricFamily(
+        "arrayq_webhook_deliveries",
+        "Webhook deliveries that ended, by event and outcome (delivered, failed)",
+        labels=["event", "outcome"],
+    )
+    for (event, outcome), count in sorted(stats.ended.items()):
+        ended.add_metric([event, outcome], count)
+    return [pending, ended]
 
 
 # per-process metrics

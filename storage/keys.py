@@ -169,6 +169,11 @@ def stats_duration_key() -> str:
     return f"{PREFIX}:stats:duration"
 
 
+def stats_webhooks_key() -> str:
+    """Hash of webhook deliveries that ended, by `event|outcome` (delivered, failed)."""
+    return f"{PREFIX}:stats:webhooks"
+
+
 def signing_secret_key() -> str:
     return f"{PREFIX}:signing-secret"
 

@@ -54,6 +54,7 @@ end
 """
 _COMMON_LUA = """
 local function set_state(job, event, status, attempts, code)
+  if status ~= 'pending' then redis.call('HINCRBY', 'STATS', event .. '|' .. status, 1) end
   local record = 'JOB' .. job
   if redis.call('EXISTS', record) == 1 then
     redis.call('HSET', record, 'STATE' .. event, status .. '|' .. attempts .. '|' .. code)
@@ -126,6 +127,7 @@ def _fill(script: str) -> str:
         script.replace("DELIVERY", keys.webhook_key(""))
         .replace("'DUE'", f"'{keys.webhooks_due_key()}'")
         .replace("'JOB'", f"'{keys.job_key('')}'")
+        .replace("'STATS'", f"'{keys.stats_webhooks_key()}'")
         .replace("STATE", STATE_PREFIX)
     )
 
@@ -215,6 +217,26 @@ class Deliveries:
         """Deliveries not yet ended (due later, due now, or being tried)."""
         with translate_redis_errors():
             return int(self.redis.zcard(keys.webhooks_due_key()))
+
+
+@dataclass(frozen=True)
+class WebhookStats:
+    pending: int  # not yet ended
+    ended: dict[tuple[str, str], int]  # by (event, outcome)
+
+
+def webhook_stats(client: redis.Redis) -> WebhookStats:
+    """For /metrics."""
+    with translate_redis_errors():
+        pipe = client.pipeline(transaction=False)
+        pipe.zcard(keys.webhooks_due_key())
+        pipe.hgetall(keys.stats_webhooks_key())
+        pending, ended = pipe.execute()
+    counts = {}
+    for name, count in ended.items():
+        event, _, outcome = name.partition("|")
+        counts[event, outcome] = int(count)
+    return WebhookStats(int(pending), counts)
 
 
 def _claimed(delivery_id: str, pairs: list[str], token: str) -> Claimed:

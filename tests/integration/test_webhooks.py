@@ -193,3 +193,16 @@ def test_a_cache_hit_and_the_python_client_notify_too(hooks, sink):
     assert post.headers["ArrayQ-Event"] == "succeeded"
     assert orjson.loads(post.body)["cached_from"] == first.id
     assert verify_signature(SECRET, post.headers, post.body)
+
+
+def test_metrics_count_deliveries_by_event_and_outcome(http, sink):
+    job = submit(http, {"url": sink.answer("/counted", 200)})
+    delivery(http, job["id"], "succeeded", {"delivered"})
+    text = http.get("/metrics").text
+    counted = {
+        line.split("{", 1)[1].split("}", 1)[0]: float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("arrayq_webhook_deliveries_total{")
+    }
+    assert counted['event="succeeded",outcome="delivered"'] >= 1, text
+    assert "arrayq_webhook_deliveries_pending " in text
