@@ -12,7 +12,6 @@ run can claim a job.
 """
 
 import logging
-import threading
 import time
 from datetime import timedelta
 
@@ -25,6 +24,7 @@ from arrayq.storage.jobs import JobStatus
 from arrayq.storage.settings import Settings
 from arrayq.worker.enqueue import enqueue
 from arrayq.worker.ops import UnknownOp, get_op
+from arrayq.worker.periodic import Periodic
 from arrayq.worker.runner import WorkerContext
 
 log = logging.getLogger(__name__)
@@ -166,28 +166,26 @@ def repair_fair_share(ctx: WorkerContext, fair: FairShare) -> int:
     return released
 
 
-class Maintenance(threading.Thread):
+class Maintenance(Periodic):
+    what = "maintenance sweep"
+
     def __init__(self, ctx: WorkerContext, app: Celery) -> None:
-        super().__init__(name="arrayq-maintenance", daemon=True)
+        super().__init__(name="arrayq-maintenance")
         self.ctx = ctx
         self.app = app
-        self.stopping = threading.Event()
         self._last_cleanup = 0.0
         self.fair = FairShare(ctx.jobs.redis)
 
-    def run(self) -> None:
-        while not self.stopping.wait(sweep_seconds(self.ctx.settings)):
-            try:
-                requeue_orphans(self.ctx, self.app)
-                requeue_lost_messages(self.ctx, self.app)
-                settle_waiting(self.ctx)
-                delete_expired_objects(self.ctx)
-                repair_fair_share(self.ctx, self.fair)
-                self._cleanup_if_due()
-            except ArrayqError as exc:
-                log.warning("maintenance skipped: %s", exc)
-            except Exception:  # the thread must outlive any one bad sweep
-                log.exception("maintenance sweep failed")
+    def interval(self) -> float:
+        return sweep_seconds(self.ctx.settings)
+
+    def step(self) -> None:
+        requeue_orphans(self.ctx, self.app)
+        requeue_lost_messages(self.ctx, self.app)
+        settle_waiting(self.ctx)
+        delete_expired_objects(self.ctx)
+        repair_fair_share(self.ctx, self.fair)
+        self._cleanup_if_due()
 
     def _cleanup_if_due(self) -> None:
         if time.monotonic() - self._last_cleanup < self.ctx.settings.cleanup_interval_seconds:

@@ -13,10 +13,10 @@ import redis
 
 from arrayq.storage import keys
 from arrayq.storage.callback_address import AllowList
-from arrayq.storage.errors import ArrayqError
 from arrayq.storage.jobs import Job
 from arrayq.storage.settings import Settings
 from arrayq.storage.webhooks import Claimed, Deliveries
+from arrayq.worker.periodic import Periodic
 from arrayq.worker.webhook_post import backoff_seconds, delivery_headers, next_step, post
 
 log = logging.getLogger(__name__)
@@ -31,9 +31,11 @@ def delivery_body(claimed: Claimed) -> bytes:
     return orjson.dumps(Job.from_hash(claimed.record).document())
 
 
-class WebhookSender(threading.Thread):
+class WebhookSender(Periodic):
+    what = "webhook deliveries"
+
     def __init__(self, settings: Settings, client: redis.Redis, worker: str) -> None:
-        super().__init__(name="arrayq-webhooks", daemon=True)
+        super().__init__(name="arrayq-webhooks")
         assert settings.webhook_secret
         self.secret = settings.webhook_secret
         self.settings = settings
@@ -41,20 +43,13 @@ class WebhookSender(threading.Thread):
         self.deliveries = Deliveries(client)
         self.worker = worker
         self.token = keys.new_id()
-        self.stopping = threading.Event()
         self._pool = ThreadPoolExecutor(CONCURRENCY, thread_name_prefix="arrayq-webhook")
         self._in_flight: set[str] = set()
         self._lock = threading.Lock()
         self._renewed = 0.0
 
-    def run(self) -> None:
-        while not self.stopping.wait(POLL_SECONDS):
-            try:
-                self.step()
-            except ArrayqError as exc:
-                log.warning("webhook deliveries skipped: %s", exc)
-            except Exception:  # the thread must outlive any one bad step
-                log.exception("webhook step failed")
+    def interval(self) -> float:
+        return POLL_SECONDS
 
     def step(self) -> None:
         now = time.time()
