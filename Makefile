@@ -4,8 +4,11 @@ BIN := $(VENV)/bin
 # `make run` needs the service (`.[server]`); tests, lint and benchmarks also the dev tools.
 SERVER := $(VENV)/.installed-server
 STAMP := $(VENV)/.installed-dev
+# The peers of bench section 9 (RQ, arq, a FastAPI + Celery template) in a venv of their own.
+PEERS_VENV := bench/.peers-venv
+PEERS := $(PEERS_VENV)/.installed
 
-.PHONY: run test test-fast lint format unasync bench bench-quick clean
+.PHONY: run test test-fast lint format unasync bench bench-quick bench-peers-venv clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -39,11 +42,19 @@ format: $(STAMP)
 unasync: $(STAMP)  ## client/_client.py (the sync client) from client/_async.py
 	$(BIN)/python -m arrayq.client._unasync
 
-bench: $(STAMP)
+$(PEERS): bench/peers-requirements.txt
+	$(PYTHON) -m venv $(PEERS_VENV)
+	$(PEERS_VENV)/bin/pip install --quiet --upgrade pip
+	$(PEERS_VENV)/bin/pip install --quiet -r bench/peers-requirements.txt
+	touch $(PEERS)
+
+bench-peers-venv: $(PEERS)
+
+bench: $(STAMP) $(PEERS)
 	$(BIN)/python -m bench
 
 bench-quick: $(STAMP)
 	$(BIN)/python -m bench --quick
 
 clean:
-	rm -rf $(VENV) .arrayq .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(PEERS_VENV) .arrayq .pytest_cache .ruff_cache

@@ -27,6 +27,12 @@ class Plan:
     scale_sizes: tuple[int, ...] = (100, 10_000, 100_000)
     scale_requests: int = 30
     scale_memory_jobs: int = 2_000
+    # 9. against the peers: sequential jobs of each kind, jobs queued for the drains
+    # (the template takes about 3 s for each 1e6-float job)
+    peer_sequential_noops: int = 200
+    peer_sequential_floats: int = 50
+    peer_queued_noops: int = 500
+    peer_queued_floats: int = 20
 
 
 FULL = Plan(
@@ -62,4 +68,8 @@ QUICK = Plan(
     scale_sizes=(100, 1_000),
     scale_requests=3,
     scale_memory_jobs=100,
+    peer_sequential_noops=5,
+    peer_sequential_floats=3,
+    peer_queued_noops=20,
+    peer_queued_floats=0,
 )

@@ -16,3 +16,15 @@ def noop(params: BaseModel, progress) -> np.ndarray:
 def bench_inc(params: BaseModel, progress, x: np.ndarray) -> np.ndarray:
     """x + 1: a cacheable job, for the cache hit against miss figures."""
     return x + 1
+
+
+@op("bench_echo", inputs=["x"], cache=False)
+def bench_echo(params: BaseModel, progress, x: np.ndarray) -> np.ndarray:
+    """The input as it arrived: whether its dtype and NaN survive the trip (section 9)."""
+    return x
+
+
+@op("bench_nan32", cache=False)
+def bench_nan32(params: BaseModel, progress) -> np.ndarray:
+    """A float32 result with a NaN, made in the job (section 9)."""
+    return np.array([1.5, np.nan, -2.0], dtype=np.float32)

@@ -10,14 +10,25 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench import download, inline_json, machine, overhead, png, scale, upload, waiting, zarr_read
+from bench import (
+    download,
+    inline_json,
+    machine,
+    overhead,
+    peers,
+    png,
+    scale,
+    upload,
+    waiting,
+    zarr_read,
+)
 from bench.config import Plan
 from bench.report import Section, Target, targets_table
 from bench.services import running_service
 from tests.support.service import Service
 
 ANALYSIS = Path(__file__).with_name("analysis.md")
-SERVICE_SECTIONS = frozenset({2, 3, 4, 6, 8})
+SERVICE_SECTIONS = frozenset({2, 3, 4, 6, 8, 9})
 
 
 @dataclass
@@ -36,6 +47,7 @@ SECTIONS: dict[int, Callable[[Context], Section]] = {
     6: lambda ctx: zarr_read.run(ctx.plan, _subdir(ctx, "zarr"), _service(ctx)),
     7: lambda ctx: scale.run(ctx.plan, _subdir(ctx, "scale")),
     8: lambda ctx: waiting.run(ctx.plan, _subdir(ctx, "waiting"), _service(ctx)),
+    9: lambda ctx: peers.run(ctx.plan, _subdir(ctx, "peers"), _service(ctx)),
 }
 
 

@@ -17,6 +17,7 @@ SECTIONS = (
     "## 6. Zarr view",
     "## 7. Cost as work grows",
     "## 8. Waiting in one request",
+    "## 9. Against the peers",  # skipped, and says so, without bench/.peers-venv
 )
 
 
