@@ -62,7 +62,7 @@ def run(plan: Plan, workdir: Path, service: Service) -> Section:
     section = Section(TITLE, INTRO)
     if peers_python() is None:
         section.notes.append(
-            f"Skipped: there is no peers venv ({PEERS_VENV.relative_to(Path.cwd())}); "
+            f"Skipped: there is no peers venv ({PEERS_VENV}); "
             "`make bench-peers-venv` makes it (`make bench` does)."
         )
         return section
