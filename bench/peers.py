@@ -18,7 +18,7 @@ from bench.peer_apps import jobs
 from bench.peer_procs import PEERS, PEERS_VENV, Peer, peers_python, running_peers
 from bench.report import Section, Table, ratio
 from bench.services import local_result_file
-from bench.timing import Samples, samples
+from bench.timing import Samples, take_turns
 from tests.support.service import Service
 
 TITLE = "9. Against the peers"
@@ -119,14 +119,7 @@ def _latency(
     ways: dict[str, Callable[[], float]] = {"arrayq": lambda: _arrayq_job(client, kind)}
     for name, peer in peers.items():
         ways[name] = lambda peer=peer: peer.ask("time", kind=kind)["seconds"]
-    for _ in range(warmup):
-        for way in ways.values():
-            way()
-    seconds: dict[str, list[float]] = {name: [] for name in ways}
-    for _ in range(count):
-        for name, way in ways.items():
-            seconds[name].append(way())
-    return {name: samples(values) for name, values in seconds.items()}
+    return take_turns(ways, count, warmup)
 
 
 def _arrayq_job(client: Client, kind: str) -> float:

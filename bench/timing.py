@@ -70,3 +70,18 @@ def time_interleaved(
                 func()
             seconds[name].append((clock() - start) / batch)
     return {name: samples(values) for name, values in seconds.items()}
+
+
+def take_turns(
+    ways: dict[str, Callable[[], float]], count: int, warmup: int = 0
+) -> dict[str, Samples]:
+    """Each way, one call a round, `warmup` rounds unrecorded and then `count`;
+    each call returns the seconds it measured itself (where its client runs)."""
+    for _ in range(warmup):
+        for way in ways.values():
+            way()
+    seconds: dict[str, list[float]] = {name: [] for name in ways}
+    for _ in range(count):
+        for name, way in ways.items():
+            seconds[name].append(way())
+    return {name: samples(values) for name, values in seconds.items()}

@@ -22,7 +22,7 @@ from bench.config import Plan
 from bench.overhead import BareWorkers
 from bench.report import Section, Table, Target, ratio
 from bench.services import FINAL
-from bench.timing import Samples, samples
+from bench.timing import Samples, samples, take_turns
 from tests.support.service import Service
 
 POLL_LIMIT = 1.5
@@ -88,14 +88,7 @@ def _latency(service: Service, bare: Celery, count: int, warmup: int) -> dict[st
             POLLED: lambda: _timed(lambda: _polled(http)),
             WAITED: lambda: _timed(lambda: _waited(http, {"op": "noop"})),
         }
-        for _ in range(warmup):
-            for way in ways.values():
-                way()
-        seconds: dict[str, list[float]] = {name: [] for name in ways}
-        for _ in range(count):
-            for name, way in ways.items():
-                seconds[name].append(way())
-    return {name: samples(values) for name, values in seconds.items()}
+        return take_turns(ways, count, warmup)
 
 
 def _timed(func) -> float:
